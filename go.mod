@@ -1,0 +1,3 @@
+module golvs
+
+go 1.26
