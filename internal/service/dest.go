@@ -97,6 +97,10 @@ type Dest struct {
 	Svc    Key // the service the destination belongs to
 
 	Stats *stats.Counters
+	// svcStats are the counters of the service the destination is linked
+	// to: the data path counts a packet on the dest, its service and the
+	// totals (kernel dest->svc->stats).
+	svcStats atomic.Pointer[stats.Counters]
 
 	conf       atomic.Pointer[DestConfig]
 	weight     atomic.Int32 // copy of conf.Weight for the schedulers' hot path
@@ -125,6 +129,12 @@ func NewDest(id uint32, svc Key, addr netip.Addr, port uint16, c DestConfig, st 
 	d.setConfig(c, true)
 	return d
 }
+
+// SvcStats returns the counters of the service d belongs to.
+func (d *Dest) SvcStats() *stats.Counters { return d.svcStats.Load() }
+
+// SetSvcStats links d to its service's counters.
+func (d *Dest) SetSvcStats(c *stats.Counters) { d.svcStats.Store(c) }
 
 // Config returns the destination's current configuration.
 func (d *Dest) Config() DestConfig { return *d.conf.Load() }

@@ -1,0 +1,507 @@
+// Package control applies ipvsadm-equivalent operations to the service model
+// with the kernel's semantics (net/netfilter/ipvs/ip_vs_ctl.c): add, edit
+// (a full re-specification), delete and flush of virtual services and their
+// destinations, destination trash and revival, zeroing of counters, and the
+// publication of each result as an immutable service.Snapshot that the data
+// path reads without locks.
+//
+// Failures are reported with the sentinel errors below, one per failure class
+// of the kernel; the mapping to ipvsadm's messages and exit codes, and to HTTP
+// statuses, lives with the ipvsadm and api packages. The sentinels' texts are
+// the kernel's messages as ipvsadm prints them.
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golvs/internal/clock"
+	"golvs/internal/sched"
+	"golvs/internal/service"
+	"golvs/internal/stats"
+)
+
+// Failure classes of the kernel (errno as ipvsadm's ipvs_strerror names it).
+var (
+	ErrServiceExists = errors.New("Service already exists")                                                      // EEXIST on add service
+	ErrSchedNotFound = errors.New("Scheduler or persistence engine not found")                                   // ENOENT on add/edit service
+	ErrNoService     = errors.New("No such service")                                                             // ESRCH on edit/delete/zero service
+	ErrServiceUndef  = errors.New("Service not defined")                                                         // ESRCH on destination operations
+	ErrDestExists    = errors.New("Destination already exists")                                                  // EEXIST on add destination
+	ErrNoDest        = errors.New("No such destination")                                                         // ENOENT on edit/delete destination
+	ErrRange         = errors.New("Numerical result out of range")                                               // ERANGE: weight < 0, lower > upper threshold
+	ErrAFNoSupport   = errors.New("Operation not supported with specified address family")                       // EAFNOSUPPORT
+	ErrInvalid       = errors.New("Invalid operation.  Possibly wrong module version, address not unicast, ...") // EINVAL
+	ErrTooManyDests  = errors.New("Memory allocation problem")                                                   // ENOMEM: the destination ID space is exhausted
+)
+
+// trashPeriod is IP_VS_DEST_TRASH_PERIOD: a deleted destination that no
+// connection refers to any more is freed after it has been idle this long,
+// checked every trashPeriod/2. Until then re-adding it revives it with its
+// counters.
+const trashPeriod = 120 * time.Second
+
+// Config configures a Control.
+type Config struct {
+	// Clock gives the time for the trash; nil means clock.Real.
+	Clock clock.Clock
+	// StatsShards is the number of shards of every stats.Counters (the
+	// number of data-path workers); 0 means 1.
+	StatsShards int
+	// SchedRand, when set, is passed to schedulers that draw random
+	// numbers (twos), for deterministic tests.
+	SchedRand func(n uint32) uint32
+	// LBLCExpiration and LBLCRExpiration are the sysctls of the same names
+	// (0 = 24 h).
+	LBLCExpiration, LBLCRExpiration time.Duration
+	// OnCounters, if set, is told when a stats object appears (add=true)
+	// or is gone for good (add=false), so that a rate estimator can track
+	// it. It is called with the Control's lock held.
+	OnCounters func(c *stats.Counters, add bool)
+}
+
+// Control owns the virtual-service configuration. It is safe for concurrent
+// use: changes are serialised by mu; Snapshot is lock-free.
+type Control struct {
+	cfg      Config
+	clock    clock.Clock
+	registry *service.Registry
+	total    *stats.Counters // global counters (ip_vs_stats)
+	snap     atomic.Pointer[service.Snapshot]
+
+	mu       sync.Mutex
+	services []*service.Service // guarded by mu: current services in creation order
+	trash    []*service.Dest    // guarded by mu: deleted destinations still referenced or recently idle
+}
+
+// New returns a Control with no services.
+func New(cfg Config) *Control {
+	c := &Control{cfg: cfg, clock: cfg.Clock, registry: service.NewRegistry()}
+	if c.clock == nil {
+		c.clock = clock.Real{}
+	}
+	c.total = stats.New(cfg.StatsShards)
+	c.snap.Store(service.NewSnapshot(nil))
+	if cfg.OnCounters != nil {
+		cfg.OnCounters(c.total, true)
+	}
+	return c
+}
+
+// Snapshot returns the current immutable view of the services.
+func (c *Control) Snapshot() *service.Snapshot { return c.snap.Load() }
+
+// Registry returns the destination registry that connections refer to.
+func (c *Control) Registry() *service.Registry { return c.registry }
+
+// Total returns the global counters.
+func (c *Control) Total() *stats.Counters { return c.total }
+
+// publish builds and stores a new snapshot. Called with mu held.
+func (c *Control) publish() {
+	list := make([]*service.Service, len(c.services))
+	copy(list, c.services)
+	c.snap.Store(service.NewSnapshot(list))
+}
+
+func (c *Control) find(k service.Key) (int, *service.Service) {
+	for i, s := range c.services {
+		if sameService(s.Key, k) {
+			return i, s
+		}
+	}
+	return -1, nil
+}
+
+// sameService compares keys as the kernel's service tables do: fwmark
+// services by (family, mark), others by (family, protocol, address, port).
+func sameService(a, b service.Key) bool {
+	if a.IsFWMark() || b.IsFWMark() {
+		return a.FWMark == b.FWMark && a.Family == b.Family
+	}
+	return a == b
+}
+
+func (c *Control) newScheduler(cfg service.Config) (service.Scheduler, error) {
+	if cfg.Sched == "none" {
+		// The kernel accepts the literal "none": no scheduler, new
+		// connections fail unless a template or sync creates them.
+		return nil, nil
+	}
+	s, err := sched.New(cfg.Sched, sched.Options{
+		Flags:           cfg.Flags,
+		Rand:            c.cfg.SchedRand,
+		LBLCExpiration:  c.cfg.LBLCExpiration,
+		LBLCRExpiration: c.cfg.LBLCRExpiration,
+	})
+	if err != nil {
+		return nil, ErrSchedNotFound
+	}
+	return s, nil
+}
+
+func validateService(k service.Key, cfg service.Config) error {
+	if !k.IsFWMark() {
+		switch k.Proto {
+		case service.ProtoTCP, service.ProtoUDP, service.ProtoSCTP:
+		default:
+			return fmt.Errorf("protocol %d: %w", k.Proto, ErrInvalid)
+		}
+		if !k.Addr.IsValid() || service.FamilyOf(k.Addr) != k.Family {
+			return fmt.Errorf("virtual address %v: %w", k.Addr, ErrInvalid)
+		}
+	} else if k.Family != service.IPv4 && k.Family != service.IPv6 {
+		return fmt.Errorf("family %v: %w", k.Family, ErrAFNoSupport)
+	}
+	if k.Family == service.IPv6 && cfg.Persistent() && (cfg.Netmask < 1 || cfg.Netmask > 128) {
+		return fmt.Errorf("IPv6 prefix length %d: %w", cfg.Netmask, ErrInvalid)
+	}
+	if cfg.PE != "" && cfg.PE != "sip" {
+		return ErrSchedNotFound
+	}
+	return nil
+}
+
+// normalise fills the kernel's view of a service key and configuration.
+func normalise(k service.Key, cfg service.Config) (service.Key, service.Config) {
+	if k.IsFWMark() {
+		k.Proto, k.Addr, k.Port = 0, netip.Addr{}, 0
+	}
+	cfg.Flags &^= service.FlagHashed
+	if k.Family == service.IPv6 && cfg.Netmask == 0 {
+		cfg.Netmask = 128
+	}
+	if k.Family == service.IPv4 && cfg.Netmask == 0 {
+		cfg.Netmask = 0xffffffff
+	}
+	return k, cfg
+}
+
+// AddService adds a virtual service (ipvsadm -A).
+func (c *Control) AddService(k service.Key, cfg service.Config) error {
+	k, cfg = normalise(k, cfg)
+	if err := validateService(k, cfg); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, s := c.find(k); s != nil {
+		return ErrServiceExists
+	}
+	sc, err := c.newScheduler(cfg)
+	if err != nil {
+		return err
+	}
+	if sc != nil {
+		if err := sc.Init(nil); err != nil {
+			return fmt.Errorf("scheduler %s: %w", cfg.Sched, ErrInvalid)
+		}
+	}
+	s := &service.Service{Key: k, Config: cfg, Sched: sc, Stats: stats.New(c.cfg.StatsShards)}
+	if c.cfg.OnCounters != nil {
+		c.cfg.OnCounters(s.Stats, true)
+	}
+	c.services = append(c.services, s)
+	c.publish()
+	return nil
+}
+
+// EditService replaces a service's configuration (ipvsadm -E). Destinations,
+// connections and counters stay. A new scheduler is bound only when the name
+// changes (the old one's state is lost, as in the kernel), or when sh or mh
+// get different scheduler flags (their tables derive from the destinations,
+// so rebinding is invisible).
+func (c *Control) EditService(k service.Key, cfg service.Config) error {
+	k, cfg = normalise(k, cfg)
+	if err := validateService(k, cfg); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, old := c.find(k)
+	if old == nil {
+		return ErrNoService
+	}
+	sc := old.Sched
+	const schedFlags = service.FlagSched1 | service.FlagSched2 | service.FlagSched3
+	rebind := cfg.Sched != old.Config.Sched ||
+		((cfg.Sched == "sh" || cfg.Sched == "mh") && cfg.Flags&schedFlags != old.Config.Flags&schedFlags)
+	if rebind {
+		n, err := c.newScheduler(cfg)
+		if err != nil {
+			return err
+		}
+		if n != nil {
+			if err := n.Init(old.Dests); err != nil {
+				return fmt.Errorf("scheduler %s: %w", cfg.Sched, ErrInvalid)
+			}
+		}
+		if d, ok := sc.(service.Doner); ok {
+			d.Done()
+		}
+		sc = n
+	}
+	ns := *old
+	ns.Config = cfg
+	ns.Sched = sc
+	c.services[i] = &ns
+	c.publish()
+	return nil
+}
+
+// DeleteService removes a service (ipvsadm -D); its destinations go to the
+// trash, where connections that still refer to them keep them alive.
+func (c *Control) DeleteService(k service.Key) error {
+	k, _ = normalise(k, service.Config{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, s := c.find(k)
+	if s == nil {
+		return ErrNoService
+	}
+	c.unlinkService(s)
+	c.services = append(c.services[:i:i], c.services[i+1:]...)
+	c.publish()
+	return nil
+}
+
+func (c *Control) unlinkService(s *service.Service) {
+	now := c.clock.Nanotime()
+	for _, d := range s.Dests {
+		c.toTrash(d, now)
+	}
+	if d, ok := s.Sched.(service.Doner); ok {
+		d.Done()
+	}
+	if c.cfg.OnCounters != nil {
+		c.cfg.OnCounters(s.Stats, false)
+	}
+}
+
+// Flush deletes every service (ipvsadm -C).
+func (c *Control) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.services {
+		c.unlinkService(s)
+	}
+	c.services = nil
+	c.publish()
+}
+
+func (c *Control) toTrash(d *service.Dest, now int64) {
+	d.SetObserver(nil)
+	d.SetAvailable(false)
+	d.SetIdleSince(now)
+	c.trash = append(c.trash, d)
+}
+
+func findDest(s *service.Service, addr netip.Addr, port uint16) (int, *service.Dest) {
+	for i, d := range s.Dests {
+		if d.Addr == addr && d.Port == port {
+			return i, d
+		}
+	}
+	return -1, nil
+}
+
+func (c *Control) validateDest(s *service.Service, addr netip.Addr, dc service.DestConfig) error {
+	if dc.Weight < 0 {
+		return ErrRange
+	}
+	if dc.LThreshold > dc.UThreshold {
+		return ErrRange
+	}
+	if !addr.IsValid() || addr.IsUnspecified() || addr.IsMulticast() ||
+		(addr.Is4() && addr == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+		return fmt.Errorf("destination %v: %w", addr, ErrInvalid)
+	}
+	if service.FamilyOf(addr) != s.Key.Family && dc.Fwd != service.Tunnel {
+		return ErrAFNoSupport
+	}
+	switch dc.Fwd {
+	case service.Masq, service.LocalNode, service.Tunnel, service.Route, service.Bypass:
+	default:
+		return fmt.Errorf("forwarding method %d: %w", dc.Fwd, ErrInvalid)
+	}
+	return nil
+}
+
+// AddDest adds a real server to a service (ipvsadm -a). A destination with
+// the same address and port deleted earlier and still in the trash is
+// revived with its counters, as the kernel does.
+func (c *Control) AddDest(k service.Key, addr netip.Addr, port uint16, dc service.DestConfig) error {
+	k, _ = normalise(k, service.Config{})
+	addr = addr.Unmap()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, s := c.find(k)
+	if s == nil {
+		return ErrServiceUndef
+	}
+	if err := c.validateDest(s, addr, dc); err != nil {
+		return err
+	}
+	if _, d := findDest(s, addr, port); d != nil {
+		return ErrDestExists
+	}
+	d := c.reviveFromTrash(s.Key, addr, port)
+	if d != nil {
+		d.SetConfig(dc)
+		d.SetAvailable(true)
+	} else {
+		id, ok := c.registry.Alloc()
+		if !ok {
+			return ErrTooManyDests
+		}
+		d = service.NewDest(id, s.Key, addr, port, dc, stats.New(c.cfg.StatsShards))
+		c.registry.Set(d)
+		if c.cfg.OnCounters != nil {
+			c.cfg.OnCounters(d.Stats, true)
+		}
+	}
+	d.SetSvcStats(s.Stats)
+	dests := make([]*service.Dest, 0, len(s.Dests)+1)
+	dests = append(append(dests, d), s.Dests...)
+	ns := *s
+	ns.Dests = dests
+	if ns.Sched != nil {
+		ns.Sched.AddDest(dests, d)
+	}
+	c.services[i] = &ns
+	c.publish()
+	return nil
+}
+
+func (c *Control) reviveFromTrash(k service.Key, addr netip.Addr, port uint16) *service.Dest {
+	for i, d := range c.trash {
+		if d.Addr == addr && d.Port == port && sameService(d.Svc, k) {
+			c.trash = append(c.trash[:i:i], c.trash[i+1:]...)
+			return d
+		}
+	}
+	return nil
+}
+
+// EditDest replaces a real server's configuration (ipvsadm -e).
+func (c *Control) EditDest(k service.Key, addr netip.Addr, port uint16, dc service.DestConfig) error {
+	k, _ = normalise(k, service.Config{})
+	addr = addr.Unmap()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, s := c.find(k)
+	if s == nil {
+		return ErrServiceUndef
+	}
+	if err := c.validateDest(s, addr, dc); err != nil {
+		return err
+	}
+	_, d := findDest(s, addr, port)
+	if d == nil {
+		return ErrNoDest
+	}
+	d.SetConfig(dc)
+	if s.Sched != nil {
+		s.Sched.UpdDest(s.Dests, d)
+	}
+	// The Service value is unchanged (the Dest is shared), but publish so
+	// that readers of the snapshot see a new version for the edit.
+	c.publish()
+	return nil
+}
+
+// DeleteDest removes a real server from a service (ipvsadm -d). Its
+// connections keep it alive in the trash.
+func (c *Control) DeleteDest(k service.Key, addr netip.Addr, port uint16) error {
+	k, _ = normalise(k, service.Config{})
+	addr = addr.Unmap()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, s := c.find(k)
+	if s == nil {
+		return ErrServiceUndef
+	}
+	j, d := findDest(s, addr, port)
+	if d == nil {
+		return ErrNoDest
+	}
+	dests := make([]*service.Dest, 0, len(s.Dests)-1)
+	dests = append(append(dests, s.Dests[:j]...), s.Dests[j+1:]...)
+	c.toTrash(d, c.clock.Nanotime())
+	ns := *s
+	ns.Dests = dests
+	if ns.Sched != nil {
+		ns.Sched.DelDest(dests, d)
+	}
+	c.services[i] = &ns
+	c.publish()
+	return nil
+}
+
+// Zero resets the counters and rates of one service and its destinations
+// (ipvsadm -Z -t ...), or with k nil of every service and the global totals.
+func (c *Control) Zero(k *service.Key) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k != nil {
+		nk, _ := normalise(*k, service.Config{})
+		_, s := c.find(nk)
+		if s == nil {
+			return ErrNoService
+		}
+		zeroService(s)
+		return nil
+	}
+	for _, s := range c.services {
+		zeroService(s)
+	}
+	c.total.Zero()
+	return nil
+}
+
+func zeroService(s *service.Service) {
+	s.Stats.Zero()
+	for _, d := range s.Dests {
+		d.Stats.Zero()
+	}
+}
+
+// Trash returns the deleted destinations still kept (for listings and tests).
+func (c *Control) Trash() []*service.Dest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*service.Dest(nil), c.trash...)
+}
+
+// CollectTrash frees trashed destinations that no connection refers to and
+// that have been idle for the trash period (the kernel's
+// ip_vs_dest_trash_expire). It returns how many were freed. The owner calls
+// it every trashPeriod/2.
+func (c *Control) CollectTrash() int {
+	now := c.clock.Nanotime()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	kept := c.trash[:0]
+	for _, d := range c.trash {
+		if d.Conns() == 0 && d.PersistConns() == 0 && now-d.IdleSince() >= int64(trashPeriod) {
+			c.registry.Free(d.ID)
+			if c.cfg.OnCounters != nil {
+				c.cfg.OnCounters(d.Stats, false)
+			}
+			n++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	clear(c.trash[len(kept):])
+	c.trash = kept
+	return n
+}
+
+// TrashInterval is how often the owner should call CollectTrash.
+const TrashInterval = trashPeriod / 2
