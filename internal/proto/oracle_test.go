@@ -9,7 +9,7 @@ import (
 )
 
 // TestOracleListing checks this package against a real kernel 6.1 listing
-// (testdata/oracle/a2-listings.out): every state name in `ipvsadm -L -n -c`
+// (testdata/oracle/a2-listings.txt): every state name in `ipvsadm -L -n -c`
 // is one StateName produces; every connection's remaining time fits the
 // default timeout of its state (at most the timeout, and not more than a
 // few seconds below it: the listing was taken right after the traffic); and
@@ -17,7 +17,7 @@ import (
 // number of its connections for which IsActive is true/false (templates
 // count in PersistConn instead).
 func TestOracleListing(t *testing.T) {
-	data, err := os.ReadFile("testdata/oracle/a2-listings.out")
+	data, err := os.ReadFile("testdata/oracle/a2-listings.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
