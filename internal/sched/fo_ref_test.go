@@ -3,7 +3,7 @@ package sched
 import "golvs/internal/service"
 
 // foRef is ip_vs_fo.c transcribed (torvalds/linux
-// net/netfilter/ipvs/ip_vs_fo.c, ip_vs_fo_schedule).
+// net/netfilter/ipvs/ip_vs_fo.c @23004ec33092, ip_vs_fo_schedule).
 type foRef struct{ svc kSvc }
 
 func (f *foRef) Name() string { return "fo" }

@@ -2,7 +2,8 @@ package sched
 
 import "golvs/internal/service"
 
-// ovfRef is ip_vs_ovf.c transcribed.
+// ovfRef is ip_vs_ovf.c transcribed (Kingxukai/linux
+// net/netfilter/ipvs/ip_vs_ovf.c @0291023e7330).
 type ovfRef struct{ svc kSvc }
 
 func (v *ovfRef) Name() string { return "ovf" }

@@ -74,7 +74,8 @@ func (s *kSvc) check(dests []*service.Dest) {
 	}
 }
 
-// rrRef is ip_vs_rr.c transcribed.
+// rrRef is ip_vs_rr.c transcribed, as read in Kingxukai/linux
+// net/netfilter/ipvs/ip_vs_rr.c @9b44fff655e2 (mainline, 2025).
 type rrRef struct {
 	svc       kSvc
 	schedData *kListHead // svc->sched_data

@@ -2,8 +2,9 @@ package sched
 
 import "golvs/internal/service"
 
-// twosRef is ip_vs_twos.c transcribed, int as int32; rand stands for
-// get_random_u32_below.
+// twosRef is ip_vs_twos.c transcribed (Kingxukai/linux
+// net/netfilter/ipvs/ip_vs_twos.c @0291023e7330), int as int32; rand stands
+// for get_random_u32_below.
 type twosRef struct {
 	svc  kSvc
 	rand func(n uint32) uint32

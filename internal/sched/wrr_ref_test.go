@@ -6,8 +6,9 @@ import (
 	"golvs/internal/service"
 )
 
-// wrrRef is ip_vs_wrr.c transcribed: struct ip_vs_wrr_mark over the kernel
-// list, int arithmetic as int32.
+// wrrRef is ip_vs_wrr.c transcribed (Kingxukai/linux
+// net/netfilter/ipvs/ip_vs_wrr.c @0291023e7330): struct ip_vs_wrr_mark over
+// the kernel list, int arithmetic as int32.
 type wrrRef struct {
 	svc  kSvc
 	mark struct {
