@@ -235,13 +235,19 @@ func (c *Control) EditService(k service.Key, cfg service.Config) error {
 		if err != nil {
 			return err
 		}
-		if n != nil {
-			if err := n.Init(old.Dests); err != nil {
-				return fmt.Errorf("scheduler %s: %w", cfg.Sched, ErrInvalid)
-			}
-		}
+		// Unbind the old scheduler before binding the new one, as the
+		// kernel does: both register as the destinations' observers.
 		if d, ok := sc.(service.Doner); ok {
 			d.Done()
+		}
+		if n != nil {
+			if err := n.Init(old.Dests); err != nil {
+				// Keep the old scheduler (its position state restarts).
+				if sc != nil {
+					_ = sc.Init(old.Dests)
+				}
+				return fmt.Errorf("scheduler %s: %w", cfg.Sched, ErrInvalid)
+			}
 		}
 		sc = n
 	}

@@ -39,7 +39,22 @@ var ErrUnknown = fmt.Errorf("Scheduler or persistence engine not found")
 
 // registry maps ipvsadm names to constructors. An explicit map, not init()
 // registration: there are no out-of-tree schedulers.
-var registry = map[string]func(Options) service.Scheduler{}
+var registry = map[string]func(Options) service.Scheduler{
+	"rr":    func(o Options) service.Scheduler { return NewRoundRobin(o) },
+	"wrr":   func(o Options) service.Scheduler { return NewWeightedRoundRobin(o) },
+	"lc":    func(o Options) service.Scheduler { return NewLeastConn(o) },
+	"wlc":   func(o Options) service.Scheduler { return NewWeightedLeastConn(o) },
+	"sed":   func(o Options) service.Scheduler { return NewShortestExpectedDelay(o) },
+	"nq":    func(o Options) service.Scheduler { return NewNeverQueue(o) },
+	"lblc":  func(o Options) service.Scheduler { return NewLBLC(o) },
+	"lblcr": func(o Options) service.Scheduler { return NewLBLCR(o) },
+	"dh":    func(o Options) service.Scheduler { return NewDestHash(o) },
+	"sh":    func(o Options) service.Scheduler { return NewSourceHash(o) },
+	"mh":    func(o Options) service.Scheduler { return NewMaglev(o) },
+	"fo":    func(o Options) service.Scheduler { return NewWeightedFailover(o) },
+	"ovf":   func(o Options) service.Scheduler { return NewWeightedOverflow(o) },
+	"twos":  func(o Options) service.Scheduler { return NewTwoChoices(o) },
+}
 
 // New returns a new, unbound scheduler instance by name.
 func New(name string, o Options) (service.Scheduler, error) {
