@@ -160,6 +160,12 @@ func addrSum(a *[16]byte) uint64 {
 // HC = 0xDD2F, m = 0x5555, m' = 0x3285: Eqn. 3 gives 0x0000 as a full
 // recomputation does, Eqn. 2 gives 0xFFFF).
 //
+// One boundary remains (RFC 1624 erratum 4782 discusses its mirror
+// image): when every byte the checksum covers ends up zero, the sum is +0,
+// a full recomputation gives 0xFFFF and Eqn. 3 gives 0x0000, as the
+// kernel's csum_replace2 does. No header this is used on can be all zero:
+// IPv4 has its version and the pseudo header its protocol.
+//
 // A UDP checksum field of 0 means "no checksum" and must not be updated;
 // a UDP result must go through ForUDP. For a partial checksum left for
 // offload (the field holds the un-complemented pseudo-header sum), use

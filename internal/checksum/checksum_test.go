@@ -235,6 +235,20 @@ func TestUpdateProperty(t *testing.T) {
 	}
 }
 
+func TestUpdateAllZeroBoundary(t *testing.T) {
+	// Rewriting the only non-zero word of a buffer to zero: recomputation
+	// gives 0xffff (the sum is +0), Eqn. 3 the other zero. Documented on
+	// Update16; this pins it so that a change is noticed.
+	b := []byte{0x00, 0x00, 0x12, 0x34}
+	ck := ^Sum(b, 0)
+	if got := Update16(ck, 0x1234, 0); got != 0x0000 {
+		t.Errorf("Update16 to all zeros = %#04x, want 0x0000", got)
+	}
+	if got := ^Sum([]byte{0, 0, 0, 0}, 0); got != 0xffff {
+		t.Errorf("recomputed = %#04x, want 0xffff", got)
+	}
+}
+
 func TestUpdatePartial(t *testing.T) {
 	// A partial (offloaded) checksum field holds the un-complemented
 	// pseudo-header sum; the documented identity updates it.
