@@ -346,7 +346,7 @@ func TestTunnel(t *testing.T) {
 func TestECNEncapsulate(t *testing.T) {
 	const dscp = 0xb8 // EF
 	for _, tc := range []struct{ inner, want uint8 }{
-		{dscp | 0, dscp | 0}, // Not-ECT
+		{dscp, dscp},         // Not-ECT (ECN bits 00)
 		{dscp | 1, dscp | 1}, // ECT(1)
 		{dscp | 2, dscp | 2}, // ECT(0)
 		{dscp | 3, dscp | 2}, // CE -> ECT(0) outside
