@@ -87,8 +87,8 @@ func tickTime(tk uint32, now int64) int64 {
 
 // wheelSlots is the number of slots per wheel: 2048 slots of 10 ms turn
 // once every 20.48 s, so a busy established connection (900 s) is re-filed
-// about 44 times in its life, and the sentinels of both wheels cost 16 KiB
-// a shard (0.26 B per entry at a million entries in 16 shards).
+// about 44 times in its life, and the sentinels of both wheels cost 32 KiB
+// a shard (0.52 B per entry at a million entries in 16 shards).
 const wheelSlots = 2048
 
 const wheelMask = wheelSlots - 1
@@ -111,20 +111,6 @@ func slotSent(phase int, tick uint32) uint32 {
 func sentLoc(n uint32) uint32 { return kindSent<<idxBits | n }
 
 // Links of l, an entry or a sentinel.
-
-func (s *shard) wnextOf(l uint32) uint32 {
-	if l>>idxBits == kindSent {
-		return s.wl[l&idxMask].next
-	}
-	return s.hdr(l).wnext.get()
-}
-
-func (s *shard) wprevOf(l uint32) uint32 {
-	if l>>idxBits == kindSent {
-		return s.wl[l&idxMask].prev
-	}
-	return s.hdr(l).wprev.get()
-}
 
 func (s *shard) setWnext(l, v uint32) {
 	if l>>idxBits == kindSent {
@@ -233,8 +219,9 @@ type cursor struct {
 // The data path calls Expire once per batch with a small budget; work left
 // over is continued by the next call, and the control plane may call it
 // with a large budget when the director is idle. Only one goroutine expires
-// at a time: a call made while another is running returns 0 at once.
-// Expire is not called for budget <= 0.
+// at a time: a call made while another is running returns 0 at once, as
+// does a call with budget <= 0. Expire records now as the table's latest
+// time in any case.
 //
 // Timers are run tick by tick in time order. If Expire has not run for more
 // than a wheel turn (20.48 s), the ticks in between are not visited one by
