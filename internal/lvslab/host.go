@@ -316,15 +316,10 @@ func (h *Host) stackInput(ifindex int, frame []byte) {
 		return
 	}
 	dst := macAt(frame)
-	l2host := dst == ifc.mac
-	// The loopback carries no real link layer; elsewhere accept our own
-	// address, broadcast and IP multicast (filtered per group below).
-	if ifc.seg != nil && !l2host && dst != BroadcastMAC && !isIPMulticastMAC(dst) {
+	l2host := dst == ifc.mac || ifc.seg == nil // the loopback has no link layer
+	if !l2host && dst != BroadcastMAC && !h.acceptsMulticastMAC(ifc, dst) {
 		h.drop(DropOtherHost, ifindex, frame)
 		return
-	}
-	if ifc.seg == nil {
-		l2host = true
 	}
 	payload := frame[ethHdrLen:]
 	switch be16(frame[12:]) {
@@ -337,9 +332,27 @@ func (h *Host) stackInput(ifindex int, frame []byte) {
 	}
 }
 
-// isIPMulticastMAC reports whether m is an IPv4 or IPv6 multicast MAC.
-func isIPMulticastMAC(m MAC) bool {
-	return m[0] == 0x01 && m[1] == 0x00 && m[2] == 0x5e || m[0] == 0x33 && m[1] == 0x33
+// acceptsMulticastMAC is the NIC's multicast filter: the all-hosts and
+// all-nodes groups, the solicited-node groups of ifc's IPv6 addresses and
+// the groups the host joined. Other group frames never reach the stack.
+func (h *Host) acceptsMulticastMAC(ifc *Interface, m MAC) bool {
+	if !m.IsMulticast() {
+		return false
+	}
+	if m == multicastMAC(allHosts4) || m == multicastMAC(allNodes) {
+		return true
+	}
+	for _, p := range ifc.addrs {
+		if p.Addr().Is6() && m == multicastMAC(solicitedNode(p.Addr())) {
+			return true
+		}
+	}
+	for g := range h.groups {
+		if m == multicastMAC(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // JoinGroup makes the host accept the multicast group on every interface

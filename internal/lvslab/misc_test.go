@@ -199,3 +199,55 @@ func TestPortReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseInSynReceived: a server that closes before the handshake's ACK
+// arrives sends its FIN once the handshake completes.
+func TestCloseInSynReceived(t *testing.T) {
+	l, a, b := twoHosts(t, 75, false)
+	aMAC := a.Interface(2).MAC()
+	dropped := false
+	l.Segments()[0].SetDropFilter(func(f []byte) bool {
+		x := decode(f)
+		if x.hasTCP && x.src == aMAC && x.tcp.flags == tcpACK && !dropped {
+			dropped = true
+			return true
+		}
+		return false
+	})
+	ln, _ := b.ListenTCP(anyPort(80), nil)
+	c, _ := a.DialTCP(netip.AddrPort{}, ap("192.0.2.2:80"), nil)
+	l.Drain()
+	s := ln.Conns()[0]
+	if s.State() != TCPSynReceived || c.State() != TCPEstablished {
+		t.Fatalf("server %v client %v", s.State(), c.State())
+	}
+	s.Close()
+	c.Write([]byte("x")) // carries the ACK the server missed
+	l.Drain()
+	if string(s.Received()) != "x" || s.State() != TCPFinWait2 || !c.PeerClosed() {
+		t.Fatalf("server %v %q, client peer closed %v", s.State(), s.Received(), c.PeerClosed())
+	}
+	c.Close()
+	l.Drain()
+	if c.State() != TCPClosed || s.State() != TCPTimeWait || c.Err() != nil {
+		t.Errorf("client %v %v server %v", c.State(), c.Err(), s.State())
+	}
+}
+
+// TestNoMulticastNoise: hosts ignore neighbour solicitations for other
+// hosts' addresses at the link layer, as a NIC's multicast filter does.
+func TestNoMulticastNoise(t *testing.T) {
+	l := newLab(t, 76)
+	lan := l.segment("lan")
+	var hs []*Host
+	for i := range 3 {
+		h := l.NewHost(string(rune('a'+i)), HostConfig{})
+		h.AddInterface(lan, "eth0", netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}), 64))
+		hs = append(hs, h)
+	}
+	hs[0].Ping(netip.Addr{}, ip("2001:db8::2"), 8)
+	l.Drain()
+	if got := hs[2].Counters(); got.Delivered != 0 || got.Dropped(DropNotLocal) != 0 || got.Dropped(DropOtherHost) != 1 {
+		t.Errorf("bystander %v", got)
+	}
+}

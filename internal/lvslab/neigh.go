@@ -32,6 +32,7 @@ const (
 	NeighPermanent                    // added with AddNeighbour
 )
 
+// String returns the state's name as `ip neigh` prints it.
 func (s NeighState) String() string {
 	switch s {
 	case NeighIncomplete:

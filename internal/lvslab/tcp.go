@@ -101,6 +101,7 @@ const (
 
 var tcpStateNames = [...]string{"CLOSED", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"}
 
+// String returns the state's name as netstat prints it.
 func (s TCPState) String() string {
 	if int(s) < len(tcpStateNames) {
 		return tcpStateNames[s]
@@ -118,6 +119,21 @@ const (
 	TCPEventPeerClosed                      // the peer sent FIN: no more data
 	TCPEventClosed                          // the connection is gone; Err says why
 )
+
+// String names the event.
+func (e TCPEvent) String() string {
+	switch e {
+	case TCPEventEstablished:
+		return "established"
+	case TCPEventData:
+		return "data"
+	case TCPEventPeerClosed:
+		return "peer-closed"
+	case TCPEventClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("TCPEvent(%d)", uint8(e))
+}
 
 // TCPHandler is called synchronously, during delivery, for each event of a
 // connection. It may Write, Close or Abort.
@@ -394,7 +410,12 @@ func (c *TCPConn) Close() error {
 	case TCPSynSent:
 		c.finish(nil)
 		return nil
-	case TCPSynReceived, TCPEstablished:
+	case TCPSynReceived:
+		// The FIN follows the handshake: input moves to FIN_WAIT_1
+		// when the SYN is acknowledged.
+		c.closeReq = true
+		return nil
+	case TCPEstablished:
 		if !c.closeReq {
 			c.closeReq = true
 			c.state = TCPFinWait1
@@ -518,7 +539,7 @@ func (c *TCPConn) output() {
 			c.sndNxt++
 		}
 	}
-	if c.closeReq && c.sndNxt == end {
+	if c.closeReq && !c.finAcked && c.sndNxt == end {
 		c.sendSeg(c.sndNxt, tcpACK|tcpFIN, nil)
 		c.sndNxt++
 	}
