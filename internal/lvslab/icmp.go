@@ -212,7 +212,8 @@ func (h *Host) echoReply(ip ipHdr, msg []byte, replyType uint8) {
 	} else {
 		put16(reply[2:], checksum(reply, 0))
 	}
-	_ = h.sendIP(ip.dst, ip.src, proto, reply, h.wantDF(ip.src, ipv4HdrLen+len(reply)))
+	// The kernel's ICMP socket sends with IP_PMTUDISC_DONT: no DF.
+	_ = h.sendIP(ip.dst, ip.src, proto, reply, false)
 }
 
 // wantDF is IP_PMTUDISC_WANT, Linux's default for UDP and ping: set DF on
