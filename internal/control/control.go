@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"golvs/internal/clock"
+	"golvs/internal/estimator"
 	"golvs/internal/sched"
 	"golvs/internal/service"
 	"golvs/internal/stats"
@@ -58,10 +59,6 @@ type Config struct {
 	// LBLCExpiration and LBLCRExpiration are the sysctls of the same names
 	// (0 = 24 h).
 	LBLCExpiration, LBLCRExpiration time.Duration
-	// OnCounters, if set, is told when a stats object appears (add=true)
-	// or is gone for good (add=false), so that a rate estimator can track
-	// it. It is called with the Control's lock held.
-	OnCounters func(c *stats.Counters, add bool)
 }
 
 // Control owns the virtual-service configuration. It is safe for concurrent
@@ -73,9 +70,14 @@ type Control struct {
 	total    *stats.Counters // global counters (ip_vs_stats)
 	snap     atomic.Pointer[service.Snapshot]
 
+	// est estimates the rates of every stats object of a linked service
+	// or destination and of the totals (ip_vs_est.c).
+	est *estimator.Set
+
 	mu       sync.Mutex
-	services []*service.Service // guarded by mu: current services in creation order
-	trash    []*service.Dest    // guarded by mu: deleted destinations still referenced or recently idle
+	services []*service.Service                   // guarded by mu: current services in creation order
+	trash    []*service.Dest                      // guarded by mu: deleted destinations still referenced or recently idle
+	entries  map[*stats.Counters]*estimator.Entry // guarded by mu: the estimator entry of each stats object
 }
 
 // New returns a Control with no services.
@@ -86,11 +88,49 @@ func New(cfg Config) *Control {
 	}
 	c.total = stats.New(cfg.StatsShards)
 	c.snap.Store(service.NewSnapshot(nil))
-	if cfg.OnCounters != nil {
-		cfg.OnCounters(c.total, true)
-	}
+	c.est = estimator.NewSet(c.clock.Nanotime())
+	c.entries = make(map[*stats.Counters]*estimator.Entry)
+	c.startEstimator(c.total)
 	return c
 }
+
+// startEstimator starts (or, for a revived destination, resumes) the rate
+// estimation of st. Called with mu held, or before c is shared.
+func (c *Control) startEstimator(st *stats.Counters) {
+	e := c.entries[st]
+	if e == nil {
+		e = estimator.NewEntry(st)
+		c.entries[st] = e
+	}
+	c.est.Add(e)
+}
+
+// stopEstimator stops the estimation of st; forget also drops its state
+// (the object is gone for good). Called with mu held.
+func (c *Control) stopEstimator(st *stats.Counters, forget bool) {
+	if e := c.entries[st]; e != nil {
+		c.est.Remove(e)
+		if forget {
+			delete(c.entries, st)
+		}
+	}
+}
+
+// Rates returns the rate estimate of the stats object st (a service's, a
+// destination's or the totals').
+func (c *Control) Rates(st *stats.Counters) estimator.Rates {
+	c.mu.Lock()
+	e := c.entries[st]
+	c.mu.Unlock()
+	if e == nil {
+		return estimator.Rates{}
+	}
+	return e.Rates()
+}
+
+// TickEstimators runs the rate estimation that is due (every
+// estimator.Slot a fiftieth of the objects, each once per 2 s).
+func (c *Control) TickEstimators(now int64) { c.est.Tick(now) }
 
 // Snapshot returns the current immutable view of the services.
 func (c *Control) Snapshot() *service.Snapshot { return c.snap.Load() }
@@ -202,9 +242,7 @@ func (c *Control) AddService(k service.Key, cfg service.Config) error {
 		}
 	}
 	s := &service.Service{Key: k, Config: cfg, Sched: sc, Stats: stats.New(c.cfg.StatsShards)}
-	if c.cfg.OnCounters != nil {
-		c.cfg.OnCounters(s.Stats, true)
-	}
+	c.startEstimator(s.Stats)
 	c.services = append(c.services, s)
 	c.publish()
 	return nil
@@ -283,9 +321,7 @@ func (c *Control) unlinkService(s *service.Service) {
 	if d, ok := s.Sched.(service.Doner); ok {
 		d.Done()
 	}
-	if c.cfg.OnCounters != nil {
-		c.cfg.OnCounters(s.Stats, false)
-	}
+	c.stopEstimator(s.Stats, true)
 }
 
 // Flush deletes every service (ipvsadm -C).
@@ -300,6 +336,7 @@ func (c *Control) Flush() {
 }
 
 func (c *Control) toTrash(d *service.Dest, now int64) {
+	c.stopEstimator(d.Stats, false)
 	d.SetObserver(nil)
 	d.SetAvailable(false)
 	d.SetIdleSince(now)
@@ -359,6 +396,7 @@ func (c *Control) AddDest(k service.Key, addr netip.Addr, port uint16, dc servic
 	if d != nil {
 		d.SetConfig(dc)
 		d.SetAvailable(true)
+		c.startEstimator(d.Stats)
 	} else {
 		id, ok := c.registry.Alloc()
 		if !ok {
@@ -366,9 +404,7 @@ func (c *Control) AddDest(k service.Key, addr netip.Addr, port uint16, dc servic
 		}
 		d = service.NewDest(id, s.Key, addr, port, dc, stats.New(c.cfg.StatsShards))
 		c.registry.Set(d)
-		if c.cfg.OnCounters != nil {
-			c.cfg.OnCounters(d.Stats, true)
-		}
+		c.startEstimator(d.Stats)
 	}
 	d.SetSvcStats(s.Stats)
 	dests := make([]*service.Dest, 0, len(s.Dests)+1)
@@ -459,21 +495,31 @@ func (c *Control) Zero(k *service.Key) error {
 		if s == nil {
 			return ErrNoService
 		}
-		zeroService(s)
+		c.zeroService(s)
 		return nil
 	}
 	for _, s := range c.services {
-		zeroService(s)
+		c.zeroService(s)
 	}
-	c.total.Zero()
+	c.zeroStats(c.total)
 	return nil
 }
 
-func zeroService(s *service.Service) {
-	s.Stats.Zero()
+// zeroService zeroes the counters and rates of a service and its
+// destinations (ip_vs_zero_service). Called with mu held.
+func (c *Control) zeroService(s *service.Service) {
+	c.zeroStats(s.Stats)
 	for _, d := range s.Dests {
-		d.Stats.Zero()
+		c.zeroStats(d.Stats)
 	}
+}
+
+func (c *Control) zeroStats(st *stats.Counters) {
+	if e := c.entries[st]; e != nil {
+		e.Zero()
+		return
+	}
+	st.Zero()
 }
 
 // Trash returns the deleted destinations still kept (for listings and tests).
@@ -496,9 +542,7 @@ func (c *Control) CollectTrash() int {
 	for _, d := range c.trash {
 		if d.Conns() == 0 && d.PersistConns() == 0 && now-d.IdleSince() >= int64(trashPeriod) {
 			c.registry.Free(d.ID)
-			if c.cfg.OnCounters != nil {
-				c.cfg.OnCounters(d.Stats, false)
-			}
+			c.stopEstimator(d.Stats, true)
 			n++
 			continue
 		}

@@ -268,3 +268,31 @@ func TestConcurrentReadersSeeConsistentSnapshots(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestRatesAndZero(t *testing.T) {
+	c, clk := newControl(t)
+	mustOK(t, c.AddService(web, service.Config{Sched: "rr"}))
+	mustOK(t, c.AddDest(web, rs1, 80, masq1))
+	s := c.Snapshot().Get(web)
+	d := s.Dests[0]
+	// 1000 connections per second for 60 s, estimated every 40 ms slot
+	// (the EWMA takes 1/4 of the difference every 2 s).
+	for range 1500 {
+		for range 40 {
+			d.Stats.AddConn(0)
+			s.Stats.AddConn(0)
+		}
+		clk.Advance(40 * time.Millisecond)
+		c.TickEstimators(clk.Nanotime())
+	}
+	if r := c.Rates(s.Stats); r.CPS < 990 || r.CPS > 1000 {
+		t.Fatalf("service cps %d, want about 1000", r.CPS)
+	}
+	if r := c.Rates(d.Stats); r.CPS < 990 || r.CPS > 1000 {
+		t.Fatalf("dest cps %d", r.CPS)
+	}
+	mustOK(t, c.Zero(&web))
+	if r := c.Rates(s.Stats); r.CPS != 0 || s.Stats.Read().Conns != 0 || d.Stats.Read().Conns != 0 {
+		t.Fatalf("after -Z: cps %d conns %d", r.CPS, s.Stats.Read().Conns)
+	}
+}

@@ -164,12 +164,14 @@ const tickBudget = 1 << 16
 
 // Tick runs the housekeeping that the kernel does with timers: connection
 // expiry on an idle director, the schedulers' cache collection every 60 s,
-// and the destination trash every 60 s. The owner calls it periodically
-// (every 100 ms is plenty) from one goroutine. It returns the number of
+// the destination trash every 60 s, and the rate estimation (each stats
+// object every 2 s). The owner calls it periodically, at least every
+// estimator.Slot (40 ms), from one goroutine. It returns the number of
 // connections expired.
 func (e *Engine) Tick() int {
 	now := e.clock.Nanotime()
 	n := e.conns.Expire(now, tickBudget)
+	e.ctl.TickEstimators(now)
 	if now >= e.nextSchedGC {
 		e.nextSchedGC = now + int64(schedGCInterval)
 		for _, s := range e.ctl.Snapshot().Services() {
