@@ -223,7 +223,11 @@ type cursor struct {
 // does a call with budget <= 0. Expire records now as the table's latest
 // time in any case.
 //
-// Timers are run tick by tick in time order. If Expire has not run for more
+// Timers are run tick by tick in time order, the connections of a tick
+// before its templates; the connections of one tick in no specified order
+// (as the kernel's timers of one jiffy), which matters only when a
+// template's last connections go in the same tick with timeouts of 0 and
+// not 0 (see the unassured-template rule). If Expire has not run for more
 // than a wheel turn (20.48 s), the ticks in between are not visited one by
 // one: each slot is visited once and everything due is expired, in slot
 // order rather than time order.

@@ -57,6 +57,7 @@ func (w *Worker) OutRelated(inner *Packet, outerLen int) Decision {
 	return related(ref, &c, dest)
 }
 
+// related is the decision to forward a packet of connection c.
 func related(ref conntable.Ref, c *conntable.Conn, dest *service.Dest) Decision {
 	return Decision{
 		Verdict: Forward,

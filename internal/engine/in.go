@@ -334,16 +334,7 @@ func (w *Worker) inConn(p *Packet, ref conntable.Ref, c *conntable.Conn) Decisio
 	} else {
 		w.e.conns.Touch(ref, w.now)
 	}
-	return Decision{
-		Verdict: Forward,
-		Fwd:     service.FwdMethod(c.Flags & conntable.FlagFwdMask),
-		Dest:    dest,
-		DAddr:   c.DAddr,
-		DPort:   c.DPort,
-		VAddr:   c.VAddr,
-		VPort:   c.VPort,
-		Conn:    ref,
-	}
+	return related(ref, c, dest)
 }
 
 // step runs the state machine for one packet and applies its effects: the

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"golvs/internal/conntable"
 	"golvs/internal/proto"
-	"golvs/internal/service"
 )
 
 // Out decides on a packet from a real server (or the VIP) to a client
@@ -34,14 +32,5 @@ func (w *Worker) Out(p *Packet) Decision {
 	} else {
 		e.conns.Touch(ref, w.now)
 	}
-	return Decision{
-		Verdict: Forward,
-		Fwd:     service.FwdMethod(c.Flags & conntable.FlagFwdMask),
-		Dest:    dest,
-		DAddr:   c.DAddr,
-		DPort:   c.DPort,
-		VAddr:   c.VAddr,
-		VPort:   c.VPort,
-		Conn:    ref,
-	}
+	return related(ref, &c, dest)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -553,4 +554,171 @@ func TestHashSchedulersConcurrent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hashOracleRuns parses the seqc blocks of an oracle transcript: for each,
+// the lines "k src [dst] -> NAME" of its stdout, as [src, dst, NAME].
+func hashOracleRuns(t *testing.T, transcript string) [][][3]string {
+	t.Helper()
+	var runs [][][3]string
+	lines := strings.Split(transcript, "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "==== $ seqc ") {
+			continue
+		}
+		i += 2 // "---- stdout bytes=N"
+		var run [][3]string
+		for ; i < len(lines) && !strings.HasPrefix(lines[i], "---- "); i++ {
+			f := strings.Fields(lines[i])
+			switch {
+			case len(f) == 4 && f[2] == "->":
+				run = append(run, [3]string{f[1], "", f[3]})
+			case len(f) == 5 && f[3] == "->":
+				run = append(run, [3]string{f[1], f[2], f[4]})
+			case len(f) == 1 && f[0] == "DONE":
+			default:
+				t.Fatalf("transcript line %q", lines[i])
+			}
+		}
+		runs = append(runs, run)
+	}
+	return runs
+}
+
+// TestHashOracle replays testdata/oracle/hash.sh, which ran real traffic
+// through the mh, sh and dh schedulers of a real kernel (Debian
+// 6.1.0-50-amd64 under the oracle VM, run 2026-11-22; testdata/oracle/
+// _versions.txt), and checks that GoLVS picks the same real server for every
+// one of its connections (or none where the kernel refused the connection).
+func TestHashOracle(t *testing.T) {
+	raw, err := os.ReadFile("testdata/oracle/hash.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := hashOracleRuns(t, string(raw))
+	if len(runs) != 12 {
+		t.Fatalf("%d seqc blocks in the transcript, want 12", len(runs))
+	}
+	svc := func(fam service.Family, proto uint8, port uint16) service.Key {
+		if fam == service.IPv6 {
+			return service.Key{Family: fam, Proto: proto, Addr: netip.MustParseAddr("2001:db8:c::100"), Port: port}
+		}
+		return service.Key{Family: fam, Proto: proto, Addr: netip.MustParseAddr("198.18.0.100"), Port: port}
+	}
+	// rs builds rs1..rsN of the topology (198.19.0.1N, 2001:db8:5::1N)
+	// with the weights given, in kernel list order (rsN first).
+	rs := func(k service.Key, port uint16, weights ...int32) (list []*service.Dest, byName map[string]*service.Dest) {
+		byName = map[string]*service.Dest{}
+		for i, w := range weights {
+			a := netip.AddrFrom4([4]byte{198, 19, 0, byte(11 + i)})
+			if k.Family == service.IPv6 {
+				a = netip.MustParseAddr(fmt.Sprintf("2001:db8:5::1%d", i+1))
+			}
+			d := service.NewDest(uint32(i+1), k, a, port, service.DestConfig{Fwd: service.Masq, Weight: w}, stats.New(1))
+			byName[fmt.Sprintf("rs%d", i+1)] = d
+			list = prepend(list, d)
+		}
+		return list, byName
+	}
+	// check schedules every connection of run n.
+	total := 0
+	check := func(n int, what string, s service.Scheduler, list []*service.Dest, byName map[string]*service.Dest,
+		pkt func(k int, src, dst string) *service.Packet) {
+		t.Helper()
+		if len(runs[n]) == 0 {
+			t.Fatalf("%s: no connections in the transcript", what)
+		}
+		bad := 0
+		total += len(runs[n])
+		for k, c := range runs[n] {
+			want := byName[c[2]]
+			if want == nil && !strings.HasPrefix(c[2], "ERROR") {
+				t.Fatalf("%s: connection %d answered by %q", what, k+1, c[2])
+			}
+			if got := s.Schedule(list, pkt(k, c[0], c[1])); got != want {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: connection %d from %s %s: GoLVS chose %s, the kernel %s (%s)",
+						what, k+1, c[0], c[1], destName(got), destName(want), c[2])
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d connections differ", what, bad, len(runs[n]))
+		}
+	}
+	tcpFrom := func(_ int, src, _ string) *service.Packet {
+		return &service.Packet{Src: netip.MustParseAddr(src), SrcPort: 40000, Proto: service.ProtoTCP}
+	}
+	udpPort := func(base int) func(k int, src, _ string) *service.Packet {
+		return func(k int, src, _ string) *service.Packet {
+			return &service.Packet{Src: netip.MustParseAddr(src), SrcPort: uint16(base + k), Proto: service.ProtoUDP}
+		}
+	}
+
+	for _, sh := range []bool{false, true} {
+		name, port, off := "mh", uint16(80), 0
+		mk := func(f service.Flags) interface {
+			service.Scheduler
+			SetFlags(service.Flags)
+		} {
+			return NewMaglev(Options{Flags: f})
+		}
+		fallback, portFlag := service.FlagMHFallback, service.FlagMHPort
+		if sh {
+			name, port, off = "sh", 81, 6
+			mk = func(f service.Flags) interface {
+				service.Scheduler
+				SetFlags(service.Flags)
+			} {
+				return NewSourceHash(Options{Flags: f})
+			}
+			fallback, portFlag = service.FlagSHFallback, service.FlagSHPort
+		}
+		tcp := svc(service.IPv4, service.ProtoTCP, port)
+		list, by := rs(tcp, port, 1, 2, 3, 1)
+		s := mk(0)
+		if err := s.Init(list); err != nil {
+			t.Fatal(err)
+		}
+		check(off+0, name+" weights 1 2 3 1", s, list, by, tcpFrom)
+		hashSetWeight(by["rs2"], 0)
+		s.UpdDest(list, by["rs2"])
+		check(off+1, name+" rs2 weight 0", s, list, by, tcpFrom)
+		s.SetFlags(fallback)
+		check(off+2, name+" rs2 weight 0, fallback", s, list, by, tcpFrom)
+		if !sh {
+			gone := by["rs3"]
+			list = without(list, gone)
+			gone.SetAvailable(false)
+			s.DelDest(list, gone)
+			hashSetWeight(by["rs2"], 2)
+			s.UpdDest(list, by["rs2"])
+			check(3, "mh rs3 deleted, rs2 weight 2", s, list, by, tcpFrom)
+			off++
+		}
+
+		weights := []int32{1, 1, 1, 1}
+		base := 30000
+		if !sh {
+			weights, base = []int32{5, 1, 1, 2}, 20000
+		}
+		list, by = rs(svc(service.IPv4, service.ProtoUDP, port), port, weights...)
+		s = mk(portFlag)
+		s.Init(list)
+		check(off+3, name+"-port", s, list, by, udpPort(base))
+
+		list, by = rs(svc(service.IPv6, service.ProtoTCP, port), port, 1, 1, 2)
+		s = mk(0)
+		s.Init(list)
+		check(off+4, name+" IPv6", s, list, by, tcpFrom)
+	}
+
+	fw := service.Key{Family: service.IPv4, FWMark: 1}
+	list, by := rs(fw, 80, 1, 1, 1, 1)
+	dh := NewDestHash(Options{})
+	dh.Init(list)
+	check(11, "dh", dh, list, by, func(_ int, src, dst string) *service.Packet {
+		return &service.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: 40000, DstPort: 80, Proto: service.ProtoTCP}
+	})
+	t.Logf("%d connections checked against the kernel", total)
 }
