@@ -126,56 +126,92 @@ type neighKey struct {
 
 // Neighbours is the neighbour (ARP / NDP) view of the data path. The host
 // layer fills it (Set) from the kernel's neighbour table or its own
-// resolution; a miss on the packet path asks the host layer to resolve
-// through the Resolver and the packet is dropped and counted (the sender
-// retransmits), as the kernel does once its small unresolved queue is
-// full. Safe for concurrent use: reads are lock-free.
+// resolution. A miss on the packet path asks the host layer to resolve
+// through the resolver and parks a copy of the frame, up to
+// unresolvedQueueLen per neighbour (the kernel's unres_qlen does the
+// same); when the answer comes, Set hands the parked frames, addressed, to
+// the send function. Safe for concurrent use: lookups are lock-free.
 type Neighbours struct {
 	m        atomic.Pointer[map[neighKey][6]byte]
-	mu       sync.Mutex // serialises writers (copy on write)
 	resolver func(ifindex int, addr netip.Addr)
-	pending  sync.Map // neighKey -> struct{}: resolutions asked for
+	send     func(ifindex int, frame []byte)
+
+	mu      sync.Mutex            // serialises writers (copy on write) and guards pending
+	pending map[neighKey][][]byte // guarded by mu: frames waiting for a resolution
+	parked  int                   // guarded by mu: frames in pending
 }
 
-// NewNeighbours returns an empty neighbour view; resolve, if not nil, is
-// called (at most once until the answer arrives) for an unknown neighbour.
-func NewNeighbours(resolve func(ifindex int, addr netip.Addr)) *Neighbours {
-	n := &Neighbours{resolver: resolve}
+// unresolvedQueueLen is how many frames wait for one neighbour, and
+// unresolvedTotal for all of them: enough for the first packets of a few
+// new flows (a SYN and its retransmission, a DNS query), small enough that
+// a flood towards unresolvable addresses costs little memory.
+const (
+	unresolvedQueueLen = 3
+	unresolvedTotal    = 256
+)
+
+// NewNeighbours returns an empty neighbour view. resolve, if not nil, is
+// called (once until the answer arrives) for an unknown neighbour; send, if
+// not nil, transmits the frames parked while it was unknown.
+func NewNeighbours(resolve func(ifindex int, addr netip.Addr), send func(ifindex int, frame []byte)) *Neighbours {
+	n := &Neighbours{resolver: resolve, send: send, pending: map[neighKey][][]byte{}}
 	m := map[neighKey][6]byte{}
 	n.m.Store(&m)
 	return n
 }
 
-// Set records (or, with ok false, forgets) the MAC of addr on ifindex.
+// Set records (or, with ok false, forgets) the MAC of addr on ifindex,
+// and sends or discards the frames parked for it.
 func (n *Neighbours) Set(ifindex int, addr netip.Addr, mac [6]byte, ok bool) {
+	k := neighKey{ifindex, addr}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	old := *n.m.Load()
 	m := make(map[neighKey][6]byte, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	k := neighKey{ifindex, addr}
 	if ok {
 		m[k] = mac
 	} else {
 		delete(m, k)
 	}
 	n.m.Store(&m)
-	n.pending.Delete(k)
-}
-
-// Lookup returns the MAC of addr on ifindex, asking for a resolution on a
-// miss.
-func (n *Neighbours) Lookup(ifindex int, addr netip.Addr) ([6]byte, bool) {
-	k := neighKey{ifindex, addr}
-	if mac, ok := (*n.m.Load())[k]; ok {
-		return mac, true
-	}
-	if n.resolver != nil {
-		if _, asked := n.pending.LoadOrStore(k, struct{}{}); !asked {
-			n.resolver(ifindex, addr)
+	parked := n.pending[k]
+	delete(n.pending, k)
+	n.parked -= len(parked)
+	n.mu.Unlock()
+	if ok && n.send != nil {
+		for _, f := range parked {
+			copy(f[0:6], mac[:])
+			n.send(ifindex, f)
 		}
 	}
-	return [6]byte{}, false
+}
+
+// Lookup returns the MAC of addr on ifindex.
+func (n *Neighbours) Lookup(ifindex int, addr netip.Addr) ([6]byte, bool) {
+	mac, ok := (*n.m.Load())[neighKey{ifindex, addr}]
+	return mac, ok
+}
+
+// Park keeps a copy of frame (whose source MAC is already set) until addr
+// on ifindex is resolved, and asks for the resolution the first time. It
+// reports false when the queue is full and the frame is lost. The miss
+// path may allocate; the hit path never does.
+func (n *Neighbours) Park(ifindex int, addr netip.Addr, frame []byte) bool {
+	k := neighKey{ifindex, addr}
+	n.mu.Lock()
+	q, asked := n.pending[k]
+	ok := len(q) < unresolvedQueueLen && n.parked < unresolvedTotal
+	if ok {
+		n.pending[k] = append(q, append([]byte(nil), frame...))
+		n.parked++
+	} else if !asked {
+		n.pending[k] = nil
+	}
+	n.mu.Unlock()
+	if !asked && n.resolver != nil {
+		n.resolver(ifindex, addr)
+	}
+	return ok
 }
