@@ -1,9 +1,11 @@
 package datapath
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,28 @@ func newLab(t *testing.T, seed uint64, method service.FwdMethod) *lab {
 	t.Cleanup(func() { _ = n.Close() })
 	l := &lab{t: t, net: n}
 	front, lan := n.NewSegment("front"), n.NewSegment("lan")
+	if cfg.PCAPDir == "" {
+		// Capture every segment in memory and keep the captures of a
+		// failed test, so that a failure can be looked at in Wireshark.
+		caps := map[string]*bytes.Buffer{}
+		for _, seg := range []*lvslab.Segment{front, lan} {
+			caps[seg.Name()] = new(bytes.Buffer)
+			must(t, seg.SetPCAP(caps[seg.Name()]))
+		}
+		t.Cleanup(func() {
+			if !t.Failed() {
+				return
+			}
+			dir, err := os.MkdirTemp("", "golvs-lab-")
+			if err != nil {
+				return
+			}
+			for name, b := range caps {
+				_ = os.WriteFile(filepath.Join(dir, name+".pcap"), b.Bytes(), 0o644)
+			}
+			t.Logf("pcaps of the failed test: %s", dir)
+		})
+	}
 
 	l.client = n.NewHost("client", lvslab.HostConfig{})
 	l.client.AddInterface(front, "eth0", pfx("198.18.0.10/24"), pfx("2001:db8:c::10/64"))
