@@ -45,7 +45,7 @@ func TestGolden(t *testing.T) {
 	}{{
 		name: "DNAT IPv4 TCP SYN to RS:8080",
 		in: hx(
-			"02005e100002 02005e100001 0800",                   // Ethernet: LB < client, IPv4
+			"02005e100002 02005e100001 0800",                    // Ethernet: LB < client, IPv4
 			"45 00 002c 1234 4000 40 06 3c59 c000020a c6336401", // IPv4: len 44, ID 0x1234, DF, TTL 64, TCP, 192.0.2.10 > 198.51.100.1
 			"9c40 0050 000003e8 00000000 60 02 faf0 107e 0000",  // TCP 40000 > 80, seq 1000, doff 6, SYN, win 64240, csum
 			"020405b4", // MSS 1460
@@ -62,8 +62,8 @@ func TestGolden(t *testing.T) {
 		in: hx(
 			"02005e100002 02005e100001 0800",
 			"45 00 0021 0007 0000 40 11 8e86 c000020a c6336401", // IPv4: len 33, UDP
-			"9c42 0035 000d 0000",                              // UDP 40002 > 53, len 13, no checksum
-			"7175657279",                                       // "query"
+			"9c42 0035 000d 0000",                               // UDP 40002 > 53, len 13, no checksum
+			"7175657279",                                        // "query"
 		),
 		do: func(b *Buf, p *flow.Parsed) Result { return DNAT(b, p, rs4, 5353, false) },
 		want: hx(
@@ -178,21 +178,21 @@ func TestGolden(t *testing.T) {
 		want: hx(
 			"000000000000 000000000000 0800",
 			"45 00 003d 0202 0000 3f 2f 017a cb007101 cb007114", // outer: no DF, GRE
-			"8000 0800 645d 0000",                              // GRE: C, version 0, IPv4; checksum, reserved1
+			"8000 0800 645d 0000",                               // GRE: C, version 0, IPv4; checksum, reserved1
 			"45 00 0021 4444 0000 3f 11 4b49 c000020a c6336401",
 			"9c42 0035 000d 2735",
 			"7175657279",
 		),
 	}, {
 		name: "ICMPError FragNeeded IPv4, quote cut at 576 bytes",
-		in: hx("02005e100002 02005e100001 0800", hex.EncodeToString(tcpSYNQuoteIn), hex.EncodeToString(pattern(560))),
+		in:   hx("02005e100002 02005e100001 0800", hex.EncodeToString(tcpSYNQuoteIn), hex.EncodeToString(pattern(560))),
 		do: func(b *Buf, p *flow.Parsed) Result {
 			return ICMPError(b, p, FragNeeded, 1400, vip4, 0x4242)
 		},
 		want: hx(
 			"000000000000 000000000000 0800",
 			"45 d0 0240 4242 0000 40 01 496c c6336401 c000020a", // TOS 0xc0|0x10, len 576, ID 0x4242, no DF, TTL 64, ICMP, VIP > client
-			"03 04 0c4e 0000 0578", // dest unreachable, frag needed, checksum, unused, MTU 1400
+			"03 04 0c4e 0000 0578",                              // dest unreachable, frag needed, checksum, unused, MTU 1400
 			hex.EncodeToString(tcpSYNQuoteIn), hex.EncodeToString(pattern(548-40)),
 		),
 	}, {
@@ -240,7 +240,7 @@ func TestGolden(t *testing.T) {
 			"6 00 00000 0044 3a 40 20010db8000100000000000000000014 20010db800000000000000000000000a", // RS > client
 			"03 00 3af5 00000000", // time exceeded
 			"6 00 00000 0014 06 01 20010db800000000000000000000000a 20010db8000100000000000000000014", // quoted: client > RS
-			"9c40 1f90 00000007 00000000 50 02 2000 787a 0000",                                         // quoted TCP 40000 > 8080
+			"9c40 1f90 00000007 00000000 50 02 2000 787a 0000",                                        // quoted TCP 40000 > 8080
 		),
 		do: func(b *Buf, p *flow.Parsed) Result { return NATICMPOut(b, p, vip6, 80) },
 		want: hx(
@@ -248,7 +248,7 @@ func TestGolden(t *testing.T) {
 			"6 00 00000 0044 3a 40 20010db8000000000000000000000001 20010db800000000000000000000000a", // src VIP
 			"03 00 5a5d 00000000",
 			"6 00 00000 0014 06 01 20010db800000000000000000000000a 20010db8000000000000000000000001", // quoted dst VIP
-			"9c40 0050 00000007 00000000 50 02 2000 787a 0000",                                         // quoted dport 80
+			"9c40 0050 00000007 00000000 50 02 2000 787a 0000",                                        // quoted dport 80
 		),
 	}}
 	for _, tc := range tests {

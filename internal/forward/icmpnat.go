@@ -56,7 +56,7 @@ func natICMP(b *Buf, p *flow.Parsed, addr netip.Addr, port uint16, out bool) Res
 		return NeedsReassembly
 	}
 	v4 := p.Tuple.Family == flow.FamilyIPv4
-	if v4 != addr.Is4() {
+	if !addr.IsValid() || v4 != addr.Is4() {
 		return Malformed
 	}
 	end := p.L3Off + p.IPLen

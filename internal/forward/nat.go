@@ -84,7 +84,7 @@ func nat(b *Buf, p *flow.Parsed, addr netip.Addr, port uint16, partial, src bool
 		return Malformed
 	}
 	v4 := p.Tuple.Family == flow.FamilyIPv4
-	if v4 != addr.Is4() {
+	if !addr.IsValid() || v4 != addr.Is4() {
 		return Malformed
 	}
 	end := p.L3Off + p.IPLen

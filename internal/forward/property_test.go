@@ -470,7 +470,7 @@ func TestNATICMPProperty(t *testing.T) {
 		ip := q.ip()
 		hl := len(ip) - len(q.l4())
 		n := min(len(ip), hl+8+r.IntN(len(ip)-hl+1)) // at least 8 bytes past the headers
-		outOf := r.IntN(2) == 0                        // NATICMPOut: from the RS about a request
+		outOf := r.IntN(2) == 0                      // NATICMPOut: from the RS about a request
 		addr, port := randAddr(r, q.v6), uint16(r.Uint32())
 		// The error travels against the quoted packet: from its
 		// destination's side to its source.
