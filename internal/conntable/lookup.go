@@ -26,28 +26,35 @@ func inOK(f Flags, cport uint16) bool {
 // do not know their client port yet (FlagNoCPort, created by the sync
 // daemon), it looks again with client port 0; FillCPort then sets the port.
 func (t *Table) LookupIn(proto uint8, caddr netip.Addr, cport uint16, vaddr netip.Addr, vport uint16, now int64) (Ref, bool) {
+	return t.LookupInConn(proto, caddr, cport, vaddr, vport, now, nil)
+}
+
+// LookupInConn is LookupIn that also copies the entry into out (if not
+// nil) under the same lock: the packet path's one call per packet, where
+// LookupIn and Get would take the shard lock twice.
+func (t *Table) LookupInConn(proto uint8, caddr netip.Addr, cport uint16, vaddr netip.Addr, vport uint16, now int64, out *Conn) (Ref, bool) {
 	nt := floorTick(now)
 	if caddr.Is4() {
 		if !vaddr.Is4() {
 			return 0, false
 		}
 		c, v := caddr.As4(), vaddr.As4()
-		if r, ok := t.in4(proto, c, cport, v, vport, nt); ok || cport == 0 || t.noCPort.Load() == 0 {
+		if r, ok := t.in4(proto, c, cport, v, vport, nt, out); ok || cport == 0 || t.noCPort.Load() == 0 {
 			return r, ok
 		}
-		return t.in4(proto, c, 0, v, vport, nt)
+		return t.in4(proto, c, 0, v, vport, nt, out)
 	}
 	if !caddr.IsValid() || !vaddr.IsValid() || vaddr.Is4() {
 		return 0, false
 	}
 	c, v := caddr.As16(), vaddr.As16()
-	if r, ok := t.in6(proto, &c, cport, &v, vport, nt); ok || cport == 0 || t.noCPort.Load() == 0 {
+	if r, ok := t.in6(proto, &c, cport, &v, vport, nt, out); ok || cport == 0 || t.noCPort.Load() == 0 {
 		return r, ok
 	}
-	return t.in6(proto, &c, 0, &v, vport, nt)
+	return t.in6(proto, &c, 0, &v, vport, nt, out)
 }
 
-func (t *Table) in4(proto uint8, c [4]byte, cport uint16, v [4]byte, vport uint16, nt uint32) (Ref, bool) {
+func (t *Table) in4(proto uint8, c [4]byte, cport uint16, v [4]byte, vport uint16, nt uint32, out *Conn) (Ref, bool) {
 	hv := t.hashConn4(proto, c, cport)
 	si := int(hv >> t.shardShift)
 	s := &t.shards[si]
@@ -67,7 +74,7 @@ func (t *Table) in4(proto uint8, c [4]byte, cport uint16, v [4]byte, vport uint1
 		}
 		if match && h.proto() == proto && inOK(h.flags, cport) && h.alive(nt) {
 			r := mkRef(h.gen, si, l)
-			s.mu.Unlock()
+			t.hit(s, l, h, r, out)
 			return r, true
 		}
 		l = h.hnext.get()
@@ -76,7 +83,7 @@ func (t *Table) in4(proto uint8, c [4]byte, cport uint16, v [4]byte, vport uint1
 	return 0, false
 }
 
-func (t *Table) in6(proto uint8, c *[16]byte, cport uint16, v *[16]byte, vport uint16, nt uint32) (Ref, bool) {
+func (t *Table) in6(proto uint8, c *[16]byte, cport uint16, v *[16]byte, vport uint16, nt uint32, out *Conn) (Ref, bool) {
 	hv := t.hashConn6(proto, c, cport)
 	si := int(hv >> t.shardShift)
 	s := &t.shards[si]
@@ -91,7 +98,7 @@ func (t *Table) in6(proto uint8, c *[16]byte, cport uint16, v *[16]byte, vport u
 		if h.flags&fAF4 == 0 && h.cport == cport && h.vport == vport && e.caddr == *c && e.vaddr == *v &&
 			h.proto() == proto && inOK(h.flags, cport) && h.alive(nt) {
 			r := mkRef(h.gen, si, l)
-			s.mu.Unlock()
+			t.hit(s, l, h, r, out)
 			return r, true
 		}
 		l = h.hnext.get()
@@ -106,21 +113,27 @@ func (t *Table) in6(proto uint8, c *[16]byte, cport uint16, v *[16]byte, vport u
 // from the virtual address VAddr:VPort (a reply of a local real server or
 // one routed through the director).
 func (t *Table) LookupOut(proto uint8, saddr netip.Addr, sport uint16, daddr netip.Addr, dport uint16, now int64) (Ref, bool) {
+	return t.LookupOutConn(proto, saddr, sport, daddr, dport, now, nil)
+}
+
+// LookupOutConn is LookupOut that also copies the entry into out (if not
+// nil) under the same lock.
+func (t *Table) LookupOutConn(proto uint8, saddr netip.Addr, sport uint16, daddr netip.Addr, dport uint16, now int64, out *Conn) (Ref, bool) {
 	nt := floorTick(now)
 	if daddr.Is4() {
 		if !saddr.Is4() {
 			return 0, false
 		}
-		return t.out4(proto, saddr.As4(), sport, daddr.As4(), dport, nt)
+		return t.out4(proto, saddr.As4(), sport, daddr.As4(), dport, nt, out)
 	}
 	if !daddr.IsValid() || !saddr.IsValid() || saddr.Is4() {
 		return 0, false
 	}
 	sa, da := saddr.As16(), daddr.As16()
-	return t.out6(proto, &sa, sport, &da, dport, nt)
+	return t.out6(proto, &sa, sport, &da, dport, nt, out)
 }
 
-func (t *Table) out4(proto uint8, src [4]byte, sport uint16, dst [4]byte, dport uint16, nt uint32) (Ref, bool) {
+func (t *Table) out4(proto uint8, src [4]byte, sport uint16, dst [4]byte, dport uint16, nt uint32, out *Conn) (Ref, bool) {
 	hv := t.hashConn4(proto, dst, dport)
 	si := int(hv >> t.shardShift)
 	s := &t.shards[si]
@@ -151,7 +164,7 @@ func (t *Table) out4(proto uint8, src [4]byte, sport uint16, dst [4]byte, dport 
 		}
 		if match && h.proto() == proto && h.flags&FlagTemplate == 0 && h.alive(nt) {
 			r := mkRef(h.gen, si, l)
-			s.mu.Unlock()
+			t.hit(s, l, h, r, out)
 			return r, true
 		}
 		l = h.hnext.get()
@@ -160,7 +173,7 @@ func (t *Table) out4(proto uint8, src [4]byte, sport uint16, dst [4]byte, dport 
 	return 0, false
 }
 
-func (t *Table) out6(proto uint8, src *[16]byte, sport uint16, dst *[16]byte, dport uint16, nt uint32) (Ref, bool) {
+func (t *Table) out6(proto uint8, src *[16]byte, sport uint16, dst *[16]byte, dport uint16, nt uint32, out *Conn) (Ref, bool) {
 	hv := t.hashConn6(proto, dst, dport)
 	si := int(hv >> t.shardShift)
 	s := &t.shards[si]
@@ -182,7 +195,7 @@ func (t *Table) out6(proto uint8, src *[16]byte, sport uint16, dst *[16]byte, dp
 		}
 		if match && h.proto() == proto && h.flags&FlagTemplate == 0 && h.alive(nt) {
 			r := mkRef(h.gen, si, l)
-			s.mu.Unlock()
+			t.hit(s, l, h, r, out)
 			return r, true
 		}
 		l = h.hnext.get()
@@ -276,6 +289,24 @@ func (t *Table) tpl6(proto uint8, snet, vk *[16]byte, vport uint16, nt uint32) (
 	}
 	s.mu.Unlock()
 	return 0, false
+}
+
+// hit finishes a successful lookup in shard s at l (locked): it copies the
+// entry into out if asked, then unlocks.
+func (t *Table) hit(s *shard, l uint32, h *hdr, r Ref, out *Conn) {
+	if out == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.load(l, out, r, t.lastNow.Load())
+	var ctl uint32
+	if !h.template() {
+		ctl = h.ctl
+	}
+	s.mu.Unlock()
+	if ctl != 0 {
+		out.Control = t.controlRef(ctl)
+	}
 }
 
 // Get returns a copy of the entry ref names, if it is still in the table

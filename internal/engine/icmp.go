@@ -13,11 +13,8 @@ import (
 // connection tells the packet path how to rewrite the error.
 func (w *Worker) InRelated(inner *Packet, outerLen int) Decision {
 	e := w.e
-	ref, ok := e.conns.LookupIn(inner.Proto, inner.Src, inner.SrcPort, inner.Dst, inner.DstPort, w.now)
-	if !ok {
-		return Decision{Verdict: Pass}
-	}
-	c, ok := e.conns.Get(ref)
+	var c conntable.Conn
+	ref, ok := e.conns.LookupInConn(inner.Proto, inner.Src, inner.SrcPort, inner.Dst, inner.DstPort, w.now, &c)
 	if !ok {
 		return Decision{Verdict: Pass}
 	}
@@ -38,11 +35,8 @@ func (w *Worker) InRelated(inner *Packet, outerLen int) Decision {
 // client).
 func (w *Worker) OutRelated(inner *Packet, outerLen int) Decision {
 	e := w.e
-	ref, ok := e.conns.LookupOut(inner.Proto, inner.Src, inner.SrcPort, inner.Dst, inner.DstPort, w.now)
-	if !ok {
-		return Decision{Verdict: Pass}
-	}
-	c, ok := e.conns.Get(ref)
+	var c conntable.Conn
+	ref, ok := e.conns.LookupOutConn(inner.Proto, inner.Src, inner.SrcPort, inner.Dst, inner.DstPort, w.now, &c)
 	if !ok {
 		return Decision{Verdict: Pass}
 	}

@@ -24,11 +24,8 @@ const templateInvalidPort = 0xffff
 func (w *Worker) In(p *Packet) Decision {
 	e := w.e
 	t := e.conns
-	ref, ok := t.LookupIn(p.Proto, p.Src, p.SrcPort, p.Dst, p.DstPort, w.now)
 	var c conntable.Conn
-	if ok {
-		c, ok = t.Get(ref)
-	}
+	ref, ok := t.LookupInConn(p.Proto, p.Src, p.SrcPort, p.Dst, p.DstPort, w.now, &c)
 
 	// A new connection attempt that reuses the ports of an old one.
 	if ok && w.set.ConnReuseMode != 0 && !p.Fragment && isNewConn(p) {

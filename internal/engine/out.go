@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"golvs/internal/conntable"
 	"golvs/internal/proto"
 )
 
@@ -11,11 +12,8 @@ import (
 // is not IPVS traffic.
 func (w *Worker) Out(p *Packet) Decision {
 	e := w.e
-	ref, ok := e.conns.LookupOut(p.Proto, p.Src, p.SrcPort, p.Dst, p.DstPort, w.now)
-	if !ok {
-		return Decision{Verdict: Pass}
-	}
-	c, ok := e.conns.Get(ref)
+	var c conntable.Conn
+	ref, ok := e.conns.LookupOutConn(p.Proto, p.Src, p.SrcPort, p.Dst, p.DstPort, w.now, &c)
 	if !ok {
 		return Decision{Verdict: Pass}
 	}
