@@ -27,6 +27,7 @@ func TestAllocs(t *testing.T) {
 		{"DNAT UDP full checksum", udp6, func(b *Buf, p *flow.Parsed) Result { return DNAT(b, p, rs6, 8080, false) }},
 		{"SNAT SCTP", sctp, func(b *Buf, p *flow.Parsed) Result { return SNAT(b, p, vip4, 80, false) }},
 		{"SNAT partial", tcp, func(b *Buf, p *flow.Parsed) Result { return SNAT(b, p, vip4, 80, true) }},
+		{"CompleteChecksum", udp6, CompleteChecksum},
 		{"DecTTL", udp6, DecTTL},
 		{"DR", tcp, func(b *Buf, p *flow.Parsed) Result { return DR(b, p, macRS, macLB) }},
 		{"SetMACsVLAN", udp6, func(b *Buf, _ *flow.Parsed) Result { return SetMACsVLAN(b, macRS, macLB, 9) }},

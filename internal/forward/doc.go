@@ -31,8 +31,15 @@
 //	NAT reply:    DecTTL, CheckMTU(p, mtu, nil), SNAT, SetMACs
 //	DR:           DecTTL, CheckMTU(p, mtu, nil), SetMACs   (or DR for the first and last)
 //	TUN:          DecTTL, CheckMTU(p, mtu, t), Encap, SetMACs
-//	ICMP error about a NAT connection: NATICMPIn / NATICMPOut, then the
-//	              method's steps (CheckMTU sees p.ICMPError)
+//	ICMP error about a NAT connection (ip_vs_icmp_xmit, handle_response_icmp):
+//	              DecTTL, CheckMTU, NATICMPIn or NATICMPOut, SetMACs
+//	              (CheckMTU sees p.ICMPError and never asks for an error
+//	              about an error)
+//	ICMP error about a DR or TUN connection: the method's steps, unchanged
+//
+// A frame whose transport checksum was left partial for offload is
+// rewritten with partialCsum set; CompleteChecksum finishes it in
+// software when the egress cannot (before Encap with an outer checksum).
 //
 // DecTTL answering TTLExpired, or CheckMTU answering MTUFragNeeded, means
 // the packet is not forwarded: ICMPError turns the same buffer into the
@@ -47,8 +54,9 @@
 // and never write it. After a rewrite these fields of it are stale
 // (everything not listed still describes the frame):
 //
-//	DecTTL, DR     TTL
-//	DNAT           Tuple.Dst, Tuple.DstPort (and TTL after DR-style use)
+//	DecTTL         TTL
+//	DR             TTL, and as SetMACs
+//	DNAT           Tuple.Dst, Tuple.DstPort
 //	SNAT           Tuple.Src, Tuple.SrcPort
 //	SetMACs*       VLAN, VLANID and every offset (L3Off, L4Off,
 //	               PayloadOff, FragHdrOff, Inner.L3Off, Inner.L4Off),

@@ -56,7 +56,7 @@ func FuzzForward(f *testing.F) {
 		for i, op := range ops {
 			snap := append([]byte(nil), b.B...)
 			var r Result
-			switch op % 14 {
+			switch op % 15 {
 			case 0:
 				r = DNAT(&b.Buf, &p, addr, port, x&1 != 0)
 			case 1:
@@ -72,7 +72,7 @@ func FuzzForward(f *testing.F) {
 			case 6:
 				r = Encap(&b.Buf, &p, &Tunnel{Src: other, Dst: addr, Type: TunnelType(x % 4), Port: port, Csum: x&4 != 0, NoPMTUDisc: x&8 != 0}, uint16(x), x)
 			case 7, 8, 9:
-				r = ICMPError(&b.Buf, &p, ICMPKind(op%14-6), int(port), addr, uint16(x))
+				r = ICMPError(&b.Buf, &p, ICMPKind(op%15-6), int(port), addr, uint16(x))
 			case 10:
 				r = NATICMPIn(&b.Buf, &p, addr, port)
 			case 11:
@@ -82,6 +82,8 @@ func FuzzForward(f *testing.F) {
 				CheckMTU(&p, int(port), nil)
 			case 13:
 				p.Decode(b.Frame()) // sometimes a fresh Parsed
+			case 14:
+				r = CompleteChecksum(&b.Buf, &p)
 			}
 			if !b.valid() {
 				t.Fatalf("op %d: Off %d Len %d outside B (%d)", op, b.Off, b.Len, len(b.B))
@@ -91,7 +93,7 @@ func FuzzForward(f *testing.F) {
 					t.Fatalf("op %d: byte %d outside the frame changed", op, j)
 				}
 			}
-			if i == 0 && r == Done && p.Reason == flow.ReasonNone && op%14 != 4 && op%14 != 5 {
+			if i == 0 && r == Done && p.Reason == flow.ReasonNone && op%15 != 4 && op%15 != 5 {
 				var q flow.Parsed
 				q.Decode(b.Frame())
 				if q.Reason == flow.ReasonBadIPChecksum || q.Reason == flow.ReasonShortIP || q.Reason == flow.ReasonBadTotalLength {

@@ -509,3 +509,36 @@ func TestNATICMPProperty(t *testing.T) {
 		}
 	}
 }
+
+func TestCompleteChecksumProperty(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range propertyRounds {
+		s := randPkt(r)
+		if !hasL4(s) || s.frag != notFrag {
+			continue
+		}
+		s.partial, s.udpZero = s.proto != header.ProtoSCTP, false
+		in := s.frame()
+		b := load(in)
+		if res := CompleteChecksum(&b.Buf, parse(in)); res != Done {
+			t.Fatalf("round %d: %v", i, res)
+		}
+		b.untouched(t)
+		exp := *s
+		exp.partial = false
+		if want := exp.frame(); !bytes.Equal(b.Frame(), want) {
+			t.Fatalf("round %d: %+v\n got % x\nwant % x", i, s, b.Frame(), want)
+		}
+		checkFrame(t, b.Frame(), false)
+	}
+	for _, s := range []*pkt{
+		{proto: header.ProtoTCP, src: client4, dst: vip4, ttl: 1, frag: firstFrag},
+		{proto: header.ProtoESP, src: client4, dst: vip4, ttl: 1},
+	} {
+		in := s.frame()
+		b := load(in)
+		if res := CompleteChecksum(&b.Buf, parse(in)); res != Malformed {
+			t.Fatalf("%+v: %v", s, res)
+		}
+	}
+}

@@ -160,8 +160,8 @@ func gueSourcePort(hash uint32) uint16 {
 // The inner packet's bytes are read (for the checksums) but never
 // written; a partial inner transport checksum stays partial, so with
 // t.Csum the outer checksum covers the partial value (the kernel would use
-// local checksum offload): complete it first if the offload cannot follow
-// the encapsulation. Results: NoHeadroom, TooBig (beyond 65535 bytes),
+// local checksum offload): complete it first (CompleteChecksum) if the
+// offload cannot follow the encapsulation. Results: NoHeadroom, TooBig (beyond 65535 bytes),
 // Malformed (wrong families, unknown type). Afterwards the whole Parsed
 // is stale.
 func Encap(b *Buf, p *flow.Parsed, t *Tunnel, id uint16, flowHash uint32) Result {
