@@ -34,24 +34,48 @@ type Route struct {
 // host layer builds a new View when the host's configuration changes and
 // publishes it with Pipeline.SetView; the data path reads it lock-free.
 type View struct {
-	ifaces map[int]*Interface
-	routes []Route // longest prefix first
-	local  map[netip.Addr]bool
+	ifaces []*Interface // by index; nil where there is none
+	routes []Route      // longest prefix first
+	// local holds the director's addresses. A director has a handful, so
+	// a slice scan beats hashing a netip.Addr; big sets go to localMap.
+	local    []netip.Addr
+	localMap map[netip.Addr]bool
 }
+
+// localScanMax is the number of local addresses up to which IsLocal scans
+// a slice: comparing 24-byte values is cheaper than one map hash up to
+// about this many.
+const localScanMax = 16
 
 // NewView builds a view. Local addresses are those of the interfaces plus
 // extra (for example VIPs the host holds on its loopback).
 func NewView(ifaces []Interface, routes []Route, extra ...netip.Addr) *View {
-	v := &View{ifaces: make(map[int]*Interface), local: make(map[netip.Addr]bool)}
+	v := &View{}
+	seen := map[netip.Addr]bool{}
+	addLocal := func(a netip.Addr) {
+		if !seen[a] {
+			seen[a] = true
+			v.local = append(v.local, a)
+		}
+	}
 	for i := range ifaces {
 		ifc := ifaces[i]
+		if ifc.Index < 0 || ifc.Index > 1<<16 {
+			continue // not an interface index any kernel hands out
+		}
+		for len(v.ifaces) <= ifc.Index {
+			v.ifaces = append(v.ifaces, nil)
+		}
 		v.ifaces[ifc.Index] = &ifc
 		for _, p := range ifc.Addrs {
-			v.local[p.Addr()] = true
+			addLocal(p.Addr())
 		}
 	}
 	for _, a := range extra {
-		v.local[a] = true
+		addLocal(a)
+	}
+	if len(v.local) > localScanMax {
+		v.localMap = seen
 	}
 	v.routes = append([]Route(nil), routes...)
 	// Connected routes for every interface address, unless given.
@@ -65,10 +89,25 @@ func NewView(ifaces []Interface, routes []Route, extra ...netip.Addr) *View {
 }
 
 // IsLocal reports whether a is an address of the director.
-func (v *View) IsLocal(a netip.Addr) bool { return v.local[a] }
+func (v *View) IsLocal(a netip.Addr) bool {
+	if v.localMap != nil {
+		return v.localMap[a]
+	}
+	for _, l := range v.local {
+		if l == a {
+			return true
+		}
+	}
+	return false
+}
 
 // Interface returns the interface with index i, or nil.
-func (v *View) Interface(i int) *Interface { return v.ifaces[i] }
+func (v *View) Interface(i int) *Interface {
+	if i < 0 || i >= len(v.ifaces) {
+		return nil
+	}
+	return v.ifaces[i]
+}
 
 // Lookup returns the route to dst, and the next hop (the gateway, or dst
 // itself on-link).
@@ -97,7 +136,7 @@ func (v *View) SourceFor(dst netip.Addr) netip.Addr {
 	if r.Src.IsValid() {
 		return r.Src
 	}
-	if ifc := v.ifaces[r.Ifindex]; ifc != nil {
+	if ifc := v.Interface(r.Ifindex); ifc != nil {
 		for _, p := range ifc.Addrs {
 			if p.Addr().Is4() == dst.Is4() {
 				return p.Addr()
@@ -112,7 +151,7 @@ func (v *View) mtu(r *Route) int {
 	if r.MTU != 0 {
 		return r.MTU
 	}
-	if ifc := v.ifaces[r.Ifindex]; ifc != nil && ifc.MTU != 0 {
+	if ifc := v.Interface(r.Ifindex); ifc != nil && ifc.MTU != 0 {
 		return ifc.MTU
 	}
 	return 1500
