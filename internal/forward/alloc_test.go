@@ -45,6 +45,21 @@ func TestAllocs(t *testing.T) {
 			return Done
 		}},
 	}
+	frags := make([]Buf, 4)
+	for i := range frags {
+		frags[i].B = make([]byte, 600)
+	}
+	tests = append(tests, struct {
+		name  string
+		frame []byte
+		do    func(b *Buf, p *flow.Parsed) Result
+	}{"FragmentIPv4", tcp, func(b *Buf, _ *flow.Parsed) Result {
+		n, r := FragmentIPv4(b, 68, frags)
+		if n != 3 {
+			return Malformed
+		}
+		return r
+	}})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := parse(tc.frame)

@@ -126,3 +126,19 @@ func BenchmarkPacketTooBig(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkFragmentIPv4(b *testing.B) {
+	f, _ := benchFrame(false)
+	buf := load(f)
+	dst := make([]Buf, 3)
+	for i := range dst {
+		dst[i].B = make([]byte, 600)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(f)))
+	for b.Loop() {
+		if n, r := FragmentIPv4(&buf.Buf, 576, dst); n != 3 || r != Done {
+			b.Fatal(n, r)
+		}
+	}
+}

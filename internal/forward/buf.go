@@ -70,6 +70,8 @@ const (
 	// packet), or an ICMP error that is itself fragmented. The kernel
 	// never sees either: it defragments before IPVS.
 	NeedsReassembly
+	// NoRoom: FragmentIPv4 was given too few or too small buffers.
+	NoRoom
 
 	// NumResults is the number of results, for arrays of counters.
 	NumResults
@@ -83,6 +85,7 @@ var resultNames = [NumResults]string{
 	TooBig:          "too_big",
 	Refused:         "icmp_refused",
 	NeedsReassembly: "needs_reassembly",
+	NoRoom:          "no_room",
 }
 
 // String returns the result's metric-label name.

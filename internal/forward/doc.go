@@ -41,6 +41,9 @@
 // rewritten with partialCsum set; CompleteChecksum finishes it in
 // software when the egress cannot (before Encap with an outer checksum).
 //
+// CheckMTU answering MTUFragment means the finished frame (after SetMACs)
+// goes out in pieces: FragmentIPv4 copies it into fragments.
+//
 // DecTTL answering TTLExpired, or CheckMTU answering MTUFragNeeded, means
 // the packet is not forwarded: ICMPError turns the same buffer into the
 // error (TimeExceeded, or FragNeeded with the MTU CheckMTU returned), and

@@ -52,11 +52,15 @@ func FuzzForward(f *testing.F) {
 		}
 		var p flow.Parsed
 		p.Decode(frame)
+		frags := make([]Buf, 8)
+		for i := range frags {
+			frags[i] = Buf{B: make([]byte, 300), Off: 2}
+		}
 		b := load(frame)
 		for i, op := range ops {
 			snap := append([]byte(nil), b.B...)
 			var r Result
-			switch op % 15 {
+			switch op % 16 {
 			case 0:
 				r = DNAT(&b.Buf, &p, addr, port, x&1 != 0)
 			case 1:
@@ -72,7 +76,7 @@ func FuzzForward(f *testing.F) {
 			case 6:
 				r = Encap(&b.Buf, &p, &Tunnel{Src: other, Dst: addr, Type: TunnelType(x % 4), Port: port, Csum: x&4 != 0, NoPMTUDisc: x&8 != 0}, uint16(x), x)
 			case 7, 8, 9:
-				r = ICMPError(&b.Buf, &p, ICMPKind(op%15-6), int(port), addr, uint16(x))
+				r = ICMPError(&b.Buf, &p, ICMPKind(op%16-6), int(port), addr, uint16(x))
 			case 10:
 				r = NATICMPIn(&b.Buf, &p, addr, port)
 			case 11:
@@ -84,6 +88,13 @@ func FuzzForward(f *testing.F) {
 				p.Decode(b.Frame()) // sometimes a fresh Parsed
 			case 14:
 				r = CompleteChecksum(&b.Buf, &p)
+			case 15:
+				n, _ := FragmentIPv4(&b.Buf, int(port), frags)
+				for _, d := range frags[:n] {
+					if !d.valid() || d.Off != 2 {
+						t.Fatalf("fragment Off %d Len %d", d.Off, d.Len)
+					}
+				}
 			}
 			if !b.valid() {
 				t.Fatalf("op %d: Off %d Len %d outside B (%d)", op, b.Off, b.Len, len(b.B))
@@ -93,7 +104,7 @@ func FuzzForward(f *testing.F) {
 					t.Fatalf("op %d: byte %d outside the frame changed", op, j)
 				}
 			}
-			if i == 0 && r == Done && p.Reason == flow.ReasonNone && op%15 != 4 && op%15 != 5 {
+			if i == 0 && r == Done && p.Reason == flow.ReasonNone && op%16 != 4 && op%16 != 5 && op%16 != 15 {
 				var q flow.Parsed
 				q.Decode(b.Frame())
 				if q.Reason == flow.ReasonBadIPChecksum || q.Reason == flow.ReasonShortIP || q.Reason == flow.ReasonBadTotalLength {

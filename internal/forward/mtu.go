@@ -12,10 +12,11 @@ const (
 	// MTUFits: the packet fits; send it.
 	MTUFits MTUVerdict = iota
 	// MTUFragment: the packet is too big but may be fragmented: send it
-	// in fragments of at most the returned MTU (the kernel sets
-	// ignore_df and lets ip_fragment do it). IPv4 only: a packet without
-	// DF, an ICMP error being relayed, or any IPv4 packet into a tunnel
-	// with pmtu_disc=0 (which the kernel does not even check).
+	// in fragments (the kernel sets ignore_df and lets ip_fragment do it;
+	// here FragmentIPv4 on the finished frame, see CheckMTU). IPv4 only:
+	// a packet without DF, an ICMP error being relayed, or any IPv4
+	// packet into a tunnel with pmtu_disc=0 (which the kernel does not
+	// even check).
 	MTUFragment
 	// MTUFragNeeded: the packet is too big and may not be fragmented:
 	// drop it and answer with ICMPError(FragNeeded) carrying the
@@ -64,10 +65,12 @@ const ipv4MinimumMTU = 68
 // kernel's MTU step of __ip_vs_get_out_rt[_v6] with
 // ensure_mtu_is_adequate. t is the tunnel for TUN, nil for NAT and DR. It
 // returns the verdict and the MTU that applies to the inner packet (mtu,
-// less t.Overhead() for a tunnel): the MTU to put in a FragNeeded error,
-// or the fragment size for MTUFragment. The size compared is p.IPLen, the
-// IP packet as it is now (NAT does not change it; the tunnel's headers are
-// in the overhead).
+// less t.Overhead() for a tunnel): the MTU to put in a FragNeeded error.
+// The size compared is p.IPLen, the IP packet as it is now (NAT does not
+// change it; the tunnel's headers are in the overhead). On MTUFragment
+// the finished frame is cut with FragmentIPv4 at mtu, the route's: for a
+// tunnel that is the outer packet, as the kernel's ip_local_out does (an
+// IPv6 outer packet would need IPv6 fragmentation, not provided).
 //
 // The rules, as the kernel has them ("reject with FRAG_NEEDED all DF
 // packets that exceed the PMTU, irrespective of the forwarding method"):
