@@ -1,7 +1,8 @@
-package datapath
+package datapath_test
 
 import (
 	"fmt"
+	"golvs/internal/datapath"
 	"net/netip"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ var (
 type benchRig struct {
 	clk  *clock.Manual
 	eng  *engine.Engine
-	pipe *Pipeline
-	w    *Worker
+	pipe *datapath.Pipeline
+	w    *datapath.Worker
 }
 
 func newBenchRig(tb testing.TB, fwd service.FwdMethod, proto uint8) *benchRig {
@@ -42,7 +43,7 @@ func newBenchRig(tb testing.TB, fwd service.FwdMethod, proto uint8) *benchRig {
 	if err := ctl.AddService(k, service.Config{Sched: "wlc"}); err != nil {
 		tb.Fatal(err)
 	}
-	neigh := NewNeighbours(nil, nil)
+	neigh := datapath.NewNeighbours(nil, nil)
 	for i := range 3 {
 		if err := ctl.AddDest(k, rsAddr4(i), 80, service.DestConfig{Fwd: fwd, Weight: 1}); err != nil {
 			tb.Fatal(err)
@@ -50,10 +51,10 @@ func newBenchRig(tb testing.TB, fwd service.FwdMethod, proto uint8) *benchRig {
 		neigh.Set(2, rsAddr4(i), benchPeer, true)
 	}
 	neigh.Set(2, rtrLan4, benchPeer, true)
-	view := NewView([]Interface{{Index: 2, Name: "eth0", MAC: benchDirMAC, MTU: 1500,
+	view := datapath.NewView([]datapath.Interface{{Index: 2, Name: "eth0", MAC: benchDirMAC, MTU: 1500,
 		Addrs: []netip.Prefix{pfx("198.19.0.1/24"), pfx("198.19.0.100/32")}}},
-		[]Route{{Dst: pfx("0.0.0.0/0"), Gateway: rtrLan4, Ifindex: 2}})
-	p := New(Config{Engine: eng, View: view, Neighbours: neigh})
+		[]datapath.Route{{Dst: pfx("0.0.0.0/0"), Gateway: rtrLan4, Ifindex: 2}})
+	p := datapath.New(datapath.Config{Engine: eng, View: view, Neighbours: neigh})
 	return &benchRig{clk: clk, eng: eng, pipe: p, w: p.NewWorker(0)}
 }
 
@@ -86,13 +87,13 @@ func frame4(buf []byte, l4 uint8, src, dst netip.Addr, sport, dport uint16, flag
 // port of each; clients are 198.18.x.y.
 func (r *benchRig) flows(tb testing.TB, n int) {
 	buf := make([]byte, 2048)
-	var res [1]Result
+	var res [1]datapath.Result
 	for i := range n {
 		for _, fl := range []uint8{proto.FlagSYN, proto.FlagACK} {
 			ln := frame4(buf, header.ProtoTCP, benchClient(i), vip4, benchPort(i), 80, fl, 0)
-			fr := [1]Frame{{Buf: forward.Buf{B: buf, Off: forward.Headroom, Len: ln}, Ifindex: 2}}
+			fr := [1]datapath.Frame{{Buf: forward.Buf{B: buf, Off: forward.Headroom, Len: ln}, Ifindex: 2}}
 			r.w.Process(fr[:], res[:])
-			if res[0].Action != Transmit {
+			if res[0].Action != datapath.Transmit {
 				tb.Fatalf("flow %d: %v %v", i, res[0].Action, res[0].Reason)
 			}
 		}
@@ -119,7 +120,7 @@ func BenchmarkPipeline(b *testing.B) {
 		{"dr", service.Route, false},
 		{"tun", service.Tunnel, false},
 	} {
-		for _, batch := range []int{1, BatchSize} {
+		for _, batch := range []int{1, datapath.BatchSize} {
 			b.Run(fmt.Sprintf("%s/batch=%d", c.name, batch), func(b *testing.B) {
 				r := newBenchRig(b, c.fwd, header.ProtoTCP)
 				r.flows(b, nflows)
@@ -137,12 +138,12 @@ func BenchmarkPipeline(b *testing.B) {
 					}
 					tmpl[i] = t[:forward.Headroom+n]
 				}
-				frames := make([]Frame, batch)
+				frames := make([]datapath.Frame, batch)
 				bufs := make([][]byte, batch)
 				for i := range bufs {
 					bufs[i] = make([]byte, 2048)
 				}
-				res := make([]Result, batch)
+				res := make([]datapath.Result, batch)
 				b.ReportAllocs()
 				b.ResetTimer()
 				k := 0
@@ -151,12 +152,12 @@ func BenchmarkPipeline(b *testing.B) {
 						t := tmpl[k%nflows]
 						k += 7
 						copy(bufs[j], t)
-						frames[j] = Frame{Buf: forward.Buf{B: bufs[j], Off: forward.Headroom, Len: len(t) - forward.Headroom}, Ifindex: 2}
+						frames[j] = datapath.Frame{Buf: forward.Buf{B: bufs[j], Off: forward.Headroom, Len: len(t) - forward.Headroom}, Ifindex: 2}
 					}
 					r.w.Process(frames, res)
 				}
 				b.StopTimer()
-				if res[0].Action != Transmit {
+				if res[0].Action != datapath.Transmit {
 					b.Fatalf("%v %v", res[0].Action, res[0].Reason)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/packet")
@@ -181,18 +182,18 @@ func (r *benchRig) realServerOf(tb testing.TB, i int) netip.Addr {
 // expiry (amortised in the batches) keeps the table at a steady size.
 func BenchmarkPipelineNewConn(b *testing.B) {
 	for _, l4 := range []uint8{header.ProtoTCP, header.ProtoUDP} {
-		for _, batch := range []int{1, BatchSize} {
+		for _, batch := range []int{1, datapath.BatchSize} {
 			b.Run(fmt.Sprintf("%s/batch=%d", map[uint8]string{6: "tcp", 17: "udp"}[l4], batch), func(b *testing.B) {
 				r := newBenchRig(b, service.Masq, l4)
 				if err := r.eng.SetTimeouts(0, 0, 5*time.Second); err != nil {
 					b.Fatal(err)
 				}
-				frames := make([]Frame, batch)
+				frames := make([]datapath.Frame, batch)
 				bufs := make([][]byte, batch)
 				for i := range bufs {
 					bufs[i] = make([]byte, 2048)
 				}
-				res := make([]Result, batch)
+				res := make([]datapath.Result, batch)
 				b.ReportAllocs()
 				b.ResetTimer()
 				k := 0
@@ -200,13 +201,13 @@ func BenchmarkPipelineNewConn(b *testing.B) {
 					for j := range frames {
 						n := frame4(bufs[j], l4, benchClient(k>>14), vip4, uint16(1024+k&0x3fff), 80, proto.FlagSYN, 0)
 						k++
-						frames[j] = Frame{Buf: forward.Buf{B: bufs[j], Off: forward.Headroom, Len: n}, Ifindex: 2}
+						frames[j] = datapath.Frame{Buf: forward.Buf{B: bufs[j], Off: forward.Headroom, Len: n}, Ifindex: 2}
 					}
 					r.w.Process(frames, res)
 					r.clk.Advance(20 * time.Millisecond)
 				}
 				b.StopTimer()
-				if res[0].Action != Transmit {
+				if res[0].Action != datapath.Transmit {
 					b.Fatalf("%v %v", res[0].Action, res[0].Reason)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/packet")
@@ -226,15 +227,15 @@ func TestPipelineZeroAllocs(t *testing.T) {
 			tmpl := make([]byte, 2048)
 			n := frame4(tmpl, header.ProtoTCP, benchClient(3), vip4, benchPort(3), 80, proto.FlagACK, 100)
 			buf := make([]byte, 2048)
-			frames := make([]Frame, 1)
-			res := make([]Result, 1)
+			frames := make([]datapath.Frame, 1)
+			res := make([]datapath.Result, 1)
 			run := func() {
 				copy(buf, tmpl[:forward.Headroom+n])
-				frames[0] = Frame{Buf: forward.Buf{B: buf, Off: forward.Headroom, Len: n}, Ifindex: 2}
+				frames[0] = datapath.Frame{Buf: forward.Buf{B: buf, Off: forward.Headroom, Len: n}, Ifindex: 2}
 				r.w.Process(frames, res)
 			}
 			run()
-			if res[0].Action != Transmit {
+			if res[0].Action != datapath.Transmit {
 				t.Fatalf("%v %v", res[0].Action, res[0].Reason)
 			}
 			if a := testing.AllocsPerRun(200, run); a != 0 {

@@ -1,6 +1,7 @@
-package datapath
+package datapath_test
 
 import (
+	"golvs/internal/datapath"
 	"testing"
 
 	"golvs/internal/forward"
@@ -35,10 +36,10 @@ func FuzzProcess(f *testing.F) {
 				buf[i] = 0xA5
 			}
 			copy(buf[forward.Headroom:], frame)
-			fr := []Frame{{Buf: forward.Buf{B: buf[:forward.Headroom+len(frame)], Off: forward.Headroom, Len: len(frame)}, Ifindex: 2}}
-			res := make([]Result, 1)
+			fr := []datapath.Frame{{Buf: forward.Buf{B: buf[:forward.Headroom+len(frame)], Off: forward.Headroom, Len: len(frame)}, Ifindex: 2}}
+			res := make([]datapath.Result, 1)
 			r.w.Process(fr, res)
-			if res[0].Action > ToHost || res[0].Reason >= NumReasons {
+			if res[0].Action > datapath.ToHost || res[0].Reason >= datapath.NumReasons {
 				t.Fatalf("bad result %+v", res[0])
 			}
 			for i := forward.Headroom + len(frame); i < len(buf); i++ {

@@ -1,4 +1,4 @@
-package datapath
+package datapath_test
 
 import (
 	"bytes"
@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"golvs/internal/control"
+	"golvs/internal/datapath"
 	"golvs/internal/engine"
-	"golvs/internal/forward"
+	"golvs/internal/flow"
 	"golvs/internal/lvslab"
+	"golvs/internal/lvslab/director"
 	"golvs/internal/service"
 )
 
@@ -54,11 +56,10 @@ type lab struct {
 	router *lvslab.Host
 	dir    *lvslab.Host
 	rs     []*lvslab.Host
+	d      *director.Director
 	ctl    *control.Control
 	eng    *engine.Engine
-	pipe   *Pipeline
-	w      *Worker
-	res    [1]Result
+	w      *datapath.Worker
 	// Frames the director's pipeline saw that came from a real server
 	// (replies); DR and TUN must see none.
 	repliesSeen int
@@ -153,27 +154,26 @@ func newLab(t *testing.T, seed uint64, method service.FwdMethod) *lab {
 		l.rs = append(l.rs, h)
 	}
 
-	clk := n.Clock()
-	l.ctl = control.New(control.Config{Clock: clk})
-	var err error
-	l.eng, err = engine.New(engine.Config{Control: l.ctl, Clock: clk, MaxConns: 1 << 14, TableShards: 4, Seed: seed})
+	d, err := director.New(l.dir, n, director.Config{Seed: seed, Errorf: t.Errorf, Tap: l.tap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	neigh := NewNeighbours(func(ifindex int, addr netip.Addr) {
-		l.dir.Resolve(ifindex, addr, func(mac lvslab.MAC, ok bool) {
-			l.pipe.Neighbours().Set(ifindex, addr, mac, ok)
-		})
-	}, func(ifindex int, frame []byte) {
-		if err := l.dir.Transmit(ifindex, frame); err != nil {
-			t.Errorf("director transmit: %v", err)
-		}
-	})
-	l.pipe = New(Config{Engine: l.eng, Neighbours: neigh})
-	l.refreshView()
-	l.w = l.pipe.NewWorker(0)
-	l.dir.SetIngressHook(l.hook)
+	l.d, l.ctl, l.eng, l.w = d, d.Control, d.Engine, d.Worker
 	return l
+}
+
+// tap counts the frames from real servers that reach the director.
+func (l *lab) tap(ifindex int, frame []byte, _ datapath.Result) {
+	var f flow.Parsed
+	f.Decode(frame)
+	if !f.Tuple.IsValid() || (f.Tuple.Proto != service.ProtoTCP && f.Tuple.Proto != service.ProtoUDP) {
+		return
+	}
+	for i := range l.rs {
+		if a := f.Tuple.SrcAddr(); a == rsAddr4(i) || a == rsAddr6(i) {
+			l.repliesSeen++
+		}
+	}
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -183,53 +183,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// refreshView fills the pipeline's view from the director host, as the
-// host layer does from the kernel's tables.
-func (l *lab) refreshView() {
-	var ifaces []Interface
-	var extra []netip.Addr
-	for _, ifc := range l.dir.Interfaces() {
-		if ifc.IsLoopback() {
-			for _, p := range ifc.Addrs() {
-				extra = append(extra, p.Addr())
-			}
-			continue
-		}
-		ifaces = append(ifaces, Interface{Index: ifc.Index(), Name: ifc.Name(), MAC: ifc.MAC(), MTU: ifc.MTU(), Addrs: ifc.Addrs()})
-	}
-	var routes []Route
-	for _, r := range l.dir.Routes() {
-		routes = append(routes, Route{Dst: r.Dst, Gateway: r.Gateway, Ifindex: r.IfIndex, Src: r.Src})
-	}
-	l.pipe.SetView(NewView(ifaces, routes, extra...))
-}
-
-// hook runs the real pipeline on every frame reaching the director.
-func (l *lab) hook(ifindex int, frame []byte) bool {
-	buf := make([]byte, forward.Headroom+len(frame))
-	copy(buf[forward.Headroom:], frame)
-	fr := [1]Frame{{Buf: forward.Buf{B: buf, Off: forward.Headroom, Len: len(frame)}, Ifindex: ifindex}}
-	l.w.Process(fr[:], l.res[:])
-	f := &l.w.f
-	if f.Tuple.IsValid() && (f.Tuple.Proto == service.ProtoTCP || f.Tuple.Proto == service.ProtoUDP) {
-		for i := range l.rs {
-			if a := f.Tuple.SrcAddr(); a == rsAddr4(i) || a == rsAddr6(i) {
-				l.repliesSeen++
-			}
-		}
-	}
-	out := fr[0].Buf.Frame()
-	switch r := l.res[0]; r.Action {
-	case Transmit:
-		if err := l.dir.Transmit(r.Ifindex, append([]byte(nil), out...)); err != nil {
-			l.t.Errorf("director transmit: %v", err)
-		}
-	case ToHost:
-		l.dir.Inject(ifindex, append([]byte(nil), out...))
-	}
-	return true
 }
 
 func (l *lab) addService(k service.Key, cfg service.Config) {

@@ -1,7 +1,8 @@
-package datapath
+package datapath_test
 
 import (
 	"bytes"
+	"golvs/internal/datapath"
 	"net/netip"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestNATRoundTripTCP(t *testing.T) {
 					t.Errorf("client connection to %v", c.RemoteAddr())
 				}
 			}
-			if n := l.w.Stats().Drops(); n[ReasonMalformed] != 0 || n[ReasonNeighbour] != 0 {
+			if n := l.w.Stats().Drops(); n[datapath.ReasonMalformed] != 0 || n[datapath.ReasonNeighbour] != 0 {
 				t.Errorf("drops %v", n)
 			}
 		})
@@ -182,7 +183,7 @@ func TestRemovedServerExpireNodestConn(t *testing.T) {
 				t.Fatal(err)
 			}
 			l.net.Advance(3 * time.Second)
-			drops := l.w.Stats().Drops()[ReasonDestUnavailable]
+			drops := l.w.Stats().Drops()[datapath.ReasonDestUnavailable]
 			if !expire {
 				// Dropped until the connection times out; the client
 				// retransmits into the void.
@@ -276,7 +277,7 @@ func TestNoDestinationRejects(t *testing.T) {
 	if err == nil {
 		t.Fatal("connection to a service without available servers succeeded")
 	}
-	if n := l.w.Stats().Drops()[ReasonRejected]; n == 0 {
+	if n := l.w.Stats().Drops()[datapath.ReasonRejected]; n == 0 {
 		t.Fatalf("no port unreachable sent: %v", err)
 	}
 }
@@ -291,7 +292,7 @@ func TestTUNFragNeeded(t *testing.T) {
 	l.addDests(k, service.Tunnel, 7, 1)
 	c := l.echo(vip4)
 	l.roundTrip(c, bytes.Repeat([]byte("x"), 4000))
-	if n := l.w.Stats().Drops()[ReasonFragNeeded]; n == 0 {
+	if n := l.w.Stats().Drops()[datapath.ReasonFragNeeded]; n == 0 {
 		t.Fatal("no frag-needed sent")
 	}
 	var mtus []int
