@@ -2,13 +2,11 @@ package datapath_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golvs/internal/control"
 	"golvs/internal/datapath"
@@ -34,23 +32,18 @@ import (
 // hold the VIP on lo (no ARP for it) and route through the router.
 
 var (
-	vip4     = netip.MustParseAddr("198.19.0.100")
-	vip6     = netip.MustParseAddr("2001:db8:5::100")
-	client4  = netip.MustParseAddr("198.18.0.10")
-	client6  = netip.MustParseAddr("2001:db8:c::10")
-	dirAddr4 = netip.MustParseAddr("198.19.0.1")
-	dirAddr6 = netip.MustParseAddr("2001:db8:5::1")
-	rtrLan4  = netip.MustParseAddr("198.19.0.254")
-	rtrLan6  = netip.MustParseAddr("2001:db8:5::254")
+	vip4     = director.VIP4
+	vip6     = director.VIP6
+	client4  = director.Client4
+	dirAddr4 = director.DirAddr4
+	rtrLan4  = director.RtrLan4
+	rsAddr4  = director.RSAddr4
+	rsAddr6  = director.RSAddr6
 )
-
-func rsAddr4(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, 0, byte(11 + i)}) }
-func rsAddr6(i int) netip.Addr {
-	return netip.MustParseAddr(fmt.Sprintf("2001:db8:5::%d", 11+i))
-}
 
 type lab struct {
 	t      *testing.T
+	top    *director.Topology
 	net    *lvslab.Network
 	client *lvslab.Host
 	router *lvslab.Host
@@ -65,8 +58,9 @@ type lab struct {
 	repliesSeen int
 }
 
-// newLab builds the topology; method is how the real servers are set up
-// (Masq: gateway = director; Route: VIP on lo; Tunnel: VIP on lo + decap).
+// newLab builds the test bed of director.NewTopology; method is how the
+// real servers are set up (Masq: gateway = director; Route: VIP on lo;
+// Tunnel: VIP on lo + decap).
 func newLab(t *testing.T, seed uint64, method service.FwdMethod) *lab {
 	t.Helper()
 	cfg := lvslab.Config{Seed: seed, Fatalf: t.Fatalf}
@@ -82,15 +76,18 @@ func newLab(t *testing.T, seed uint64, method service.FwdMethod) *lab {
 		cfg.PCAPDir = dir + "/" + strings.ReplaceAll(t.Name(), "/", "_")
 		_ = os.MkdirAll(cfg.PCAPDir, 0o755)
 	}
-	n := lvslab.New(cfg)
-	t.Cleanup(func() { _ = n.Close() })
-	l := &lab{t: t, net: n}
-	front, lan := n.NewSegment("front"), n.NewSegment("lan")
+	l := &lab{t: t}
+	top, err := director.NewTopology(director.TopologyConfig{Net: cfg, Method: method,
+		Director: director.Config{Seed: seed, Errorf: t.Errorf, Tap: l.tap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = top.Net.Close() })
 	if cfg.PCAPDir == "" {
 		// Capture every segment in memory and keep the captures of a
 		// failed test, so that a failure can be looked at in Wireshark.
 		caps := map[string]*bytes.Buffer{}
-		for _, seg := range []*lvslab.Segment{front, lan} {
+		for _, seg := range []*lvslab.Segment{top.Front, top.LAN} {
 			caps[seg.Name()] = new(bytes.Buffer)
 			must(t, seg.SetPCAP(caps[seg.Name()]))
 		}
@@ -108,57 +105,9 @@ func newLab(t *testing.T, seed uint64, method service.FwdMethod) *lab {
 			t.Logf("pcaps of the failed test: %s", dir)
 		})
 	}
-
-	l.client = n.NewHost("client", lvslab.HostConfig{})
-	l.client.AddInterface(front, "eth0", pfx("198.18.0.10/24"), pfx("2001:db8:c::10/64"))
-	must(t, l.client.SetDefaultGateway(netip.MustParseAddr("198.18.0.1")))
-	must(t, l.client.SetDefaultGateway(netip.MustParseAddr("2001:db8:c::1")))
-
-	l.router = n.NewHost("router", lvslab.HostConfig{Forwarding: true})
-	l.router.AddInterface(front, "eth0", pfx("198.18.0.1/24"), pfx("2001:db8:c::1/64"))
-	l.router.AddInterface(lan, "eth1", pfx("198.19.0.254/24"), pfx("2001:db8:5::254/64"))
-
-	l.dir = n.NewHost("director", lvslab.HostConfig{})
-	l.dir.AddInterface(lan, "eth0", pfx("198.19.0.1/24"), pfx("198.19.0.100/32"),
-		pfx("2001:db8:5::1/64"), pfx("2001:db8:5::100/128"))
-	must(t, l.dir.SetDefaultGateway(rtrLan4))
-	must(t, l.dir.SetDefaultGateway(rtrLan6))
-
-	for i := range 3 {
-		name := fmt.Sprintf("rs%d", i+1)
-		h := n.NewHost(name, lvslab.HostConfig{Decap: method == service.Tunnel})
-		h.AddInterface(lan, "eth0", netip.PrefixFrom(rsAddr4(i), 24), netip.PrefixFrom(rsAddr6(i), 64))
-		gw4, gw6 := rtrLan4, rtrLan6
-		if method == service.Masq {
-			gw4, gw6 = dirAddr4, dirAddr6
-		} else {
-			h.Loopback().AddAddr(netip.PrefixFrom(vip4, 32))
-			h.Loopback().AddAddr(netip.PrefixFrom(vip6, 128))
-		}
-		must(t, h.SetDefaultGateway(gw4))
-		must(t, h.SetDefaultGateway(gw6))
-		for _, port := range []uint16{80, 8080} {
-			if _, err := h.ListenTCP(netip.AddrPortFrom(netip.Addr{}, port), lvslab.ReplyAndClose([]byte(name))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := h.ListenTCP(netip.AddrPortFrom(netip.Addr{}, 7), lvslab.EchoTCP); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := h.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 53), lvslab.EchoUDP); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := h.ListenUDP(netip.AddrPortFrom(netip.IPv6Unspecified(), 53), lvslab.EchoUDP); err != nil {
-			t.Fatal(err)
-		}
-		l.rs = append(l.rs, h)
-	}
-
-	d, err := director.New(l.dir, n, director.Config{Seed: seed, Errorf: t.Errorf, Tap: l.tap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.d, l.ctl, l.eng, l.w = d, d.Control, d.Engine, d.Worker
+	l.top, l.net, l.client, l.router, l.dir, l.rs = top, top.Net, top.Client, top.Router, top.DirHost, top.RS
+	l.d = top.Director
+	l.ctl, l.eng, l.w = l.d.Control, l.d.Engine, l.d.Worker
 	return l
 }
 
@@ -205,28 +154,7 @@ func tcpKey(vip netip.Addr, port uint16) service.Key {
 	return service.Key{Family: service.FamilyOf(vip), Proto: service.ProtoTCP, Addr: vip, Port: port}
 }
 
-// get opens one TCP connection from the client to vip:port, sends a
-// request and returns what the server answered (its name) and any error.
-func (l *lab) get(vip netip.Addr, port uint16) (string, error) {
-	c, err := l.client.DialTCP(netip.AddrPort{}, netip.AddrPortFrom(vip, port), nil)
-	if err != nil {
-		return "", err
-	}
-	ok := l.net.AdvanceUntil(func() bool { return c.State() != lvslab.TCPSynSent }, 100*time.Millisecond, 10*time.Second)
-	if !ok || c.Err() != nil {
-		return "", fmt.Errorf("connect: state %v err %v", c.State(), c.Err())
-	}
-	if _, err := c.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
-		return "", err
-	}
-	l.net.AdvanceUntil(c.PeerClosed, 100*time.Millisecond, 10*time.Second)
-	_ = c.Close()
-	l.net.Drain()
-	if c.Err() != nil {
-		return string(c.Received()), c.Err()
-	}
-	return string(c.Received()), nil
-}
+func (l *lab) get(vip netip.Addr, port uint16) (string, error) { return l.top.Request(vip, port) }
 
 // counts makes n connections and counts the answers by server name.
 func (l *lab) counts(vip netip.Addr, port uint16, n int) map[string]int {

@@ -181,6 +181,16 @@ func (w *Worker) one(fr *Frame) Result {
 		// carries no ports to find its connection with.
 		return drop(ReasonFragment)
 	}
+	if fr.PartialCsum {
+		// A frame from a local sender (veth, a VM) may carry a partial
+		// transport checksum left for offload. The frame leaves through a
+		// raw socket that offloads nothing, so finish it now (the
+		// kernel's skb_checksum_help); the rewrites are then ordinary.
+		if r := forward.CompleteChecksum(&fr.Buf, f); r != forward.Done {
+			return w.rewriteFail(r)
+		}
+		fr.PartialCsum = false
+	}
 
 	pk := &w.pkt
 	*pk = engine.Packet{
