@@ -219,53 +219,66 @@ func (e *lblcEntry) release()          { *e = lblcEntry{} }
 // an entry from a pool that grows by chunks only when more entries are live
 // than ever before; in steady state nothing allocates. Use NewLBLC.
 type LBLC struct {
-	expiration int64 // sysctl lblc_expiration, in nanoseconds
-	idx        loadIndex
-
-	mu  sync.Mutex                            // svc->sched_lock
-	tab *localityTable[lblcEntry, *lblcEntry] // guarded by mu; nil when unbound
+	locality[lblcEntry, *lblcEntry]
 }
 
 // NewLBLC returns an unbound lblc scheduler; o.LBLCExpiration is the sysctl
 // lblc_expiration (zero: 24 hours).
 func NewLBLC(o Options) *LBLC {
-	exp := o.LBLCExpiration
-	if exp == 0 {
-		exp = defaultLocalityExpiration
-	}
-	s := &LBLC{expiration: int64(exp)}
-	s.idx.kind = loadWLC
+	s := &LBLC{}
+	s.locality.init("lblc", o.LBLCExpiration)
 	return s
 }
 
-// Name returns "lblc".
-func (s *LBLC) Name() string { return "lblc" }
+// locality is what lblc and lblcr share: the sysctl, the wlc index over the
+// service's dests for new choices, and the locality table with its lock
+// and garbage collection (ip_vs_lblc.c and ip_vs_lblcr.c repeat the same
+// code around their different entries).
+type locality[E any, P localityEntry[E]] struct {
+	name       string
+	expiration int64 // sysctl lblc(r)_expiration, in nanoseconds
+	idx        loadIndex
+
+	mu  sync.Mutex           // svc->sched_lock
+	tab *localityTable[E, P] // guarded by mu; nil when unbound
+}
+
+func (s *locality[E, P]) init(name string, exp time.Duration) {
+	if exp == 0 {
+		exp = defaultLocalityExpiration
+	}
+	s.name, s.expiration = name, int64(exp)
+	s.idx.kind = loadWLC
+}
+
+// Name returns "lblc" or "lblcr".
+func (s *locality[E, P]) Name() string { return s.name }
 
 // Init binds the scheduler to a service with an empty table
-// (ip_vs_lblc_init_svc).
-func (s *LBLC) Init(dests []*service.Dest) error {
+// (ip_vs_lblc_init_svc, ip_vs_lblcr_init_svc).
+func (s *locality[E, P]) Init(dests []*service.Dest) error {
 	s.mu.Lock()
-	s.tab = newLocalityTable[lblcEntry]()
+	s.tab = newLocalityTable[E, P]()
 	s.mu.Unlock()
 	return s.idx.Init(dests)
 }
 
 // AddDest is called after d was inserted at the head of dests.
-func (s *LBLC) AddDest(dests []*service.Dest, d *service.Dest) { s.idx.AddDest(dests, d) }
+func (s *locality[E, P]) AddDest(dests []*service.Dest, d *service.Dest) { s.idx.AddDest(dests, d) }
 
 // DelDest is called after d was removed from dests. Entries keep pointing at
 // d (the kernel holds a reference); Schedule ignores them while d is not
 // available.
-func (s *LBLC) DelDest(dests []*service.Dest, d *service.Dest) { s.idx.DelDest(dests, d) }
+func (s *locality[E, P]) DelDest(dests []*service.Dest, d *service.Dest) { s.idx.DelDest(dests, d) }
 
 // UpdDest is called after d's weight or thresholds were edited.
-func (s *LBLC) UpdDest(dests []*service.Dest, d *service.Dest) { s.idx.UpdDest(dests, d) }
+func (s *locality[E, P]) UpdDest(dests []*service.Dest, d *service.Dest) { s.idx.UpdDest(dests, d) }
 
 // LoadChanged implements service.LoadObserver for the wlc index.
-func (s *LBLC) LoadChanged(d *service.Dest) { s.idx.LoadChanged(d) }
+func (s *locality[E, P]) LoadChanged(d *service.Dest) { s.idx.LoadChanged(d) }
 
 // Done unbinds the scheduler and drops its table (ip_vs_lblc_done_svc).
-func (s *LBLC) Done() {
+func (s *locality[E, P]) Done() {
 	s.idx.Done()
 	s.mu.Lock()
 	s.tab = nil
@@ -273,8 +286,9 @@ func (s *LBLC) Done() {
 }
 
 // Expire is one run of the kernel's garbage-collection timer
-// (ip_vs_lblc_check_expire); the owner calls it every CheckExpireInterval.
-func (s *LBLC) Expire(now int64) {
+// (ip_vs_lblc_check_expire, ip_vs_lblcr_check_expire); the owner calls it
+// every CheckExpireInterval.
+func (s *locality[E, P]) Expire(now int64) {
 	s.mu.Lock()
 	if s.tab != nil {
 		s.tab.expire(now, s.expiration)
@@ -282,10 +296,11 @@ func (s *LBLC) Expire(now int64) {
 	s.mu.Unlock()
 }
 
-// isOverloaded is is_overloaded() of ip_vs_lblc.c: d has more active
-// connections than its weight and some dest of the service has fewer than
-// half its weight. The "some dest" scan is the index's counter.
-func (s *LBLC) isOverloaded(d *service.Dest) bool {
+// isOverloaded is is_overloaded() of ip_vs_lblc.c (and ip_vs_lblcr.c): d
+// has more active connections than its weight and some dest of the service
+// has fewer than half its weight. The "some dest" scan is the index's
+// counter.
+func (s *locality[E, P]) isOverloaded(d *service.Dest) bool {
 	return d.ActiveConns() > d.Weight() && s.idx.anyLight()
 }
 

@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"sync"
 
 	"golvs/internal/service"
 )
@@ -139,71 +138,15 @@ func (e *lblcrEntry) max() *service.Dest {
 // safe for concurrent use with each other and with LoadChanged. Entries come
 // from a pool as for LBLC; in steady state nothing allocates. Use NewLBLCR.
 type LBLCR struct {
-	expiration int64 // sysctl lblcr_expiration, in nanoseconds
-	idx        loadIndex
-
-	mu  sync.Mutex                              // svc->sched_lock
-	tab *localityTable[lblcrEntry, *lblcrEntry] // guarded by mu; nil when unbound
+	locality[lblcrEntry, *lblcrEntry]
 }
 
 // NewLBLCR returns an unbound lblcr scheduler; o.LBLCRExpiration is the
 // sysctl lblcr_expiration (zero: 24 hours).
 func NewLBLCR(o Options) *LBLCR {
-	exp := o.LBLCRExpiration
-	if exp == 0 {
-		exp = defaultLocalityExpiration
-	}
-	s := &LBLCR{expiration: int64(exp)}
-	s.idx.kind = loadWLC
+	s := &LBLCR{}
+	s.locality.init("lblcr", o.LBLCRExpiration)
 	return s
-}
-
-// Name returns "lblcr".
-func (s *LBLCR) Name() string { return "lblcr" }
-
-// Init binds the scheduler to a service with an empty table
-// (ip_vs_lblcr_init_svc).
-func (s *LBLCR) Init(dests []*service.Dest) error {
-	s.mu.Lock()
-	s.tab = newLocalityTable[lblcrEntry]()
-	s.mu.Unlock()
-	return s.idx.Init(dests)
-}
-
-// AddDest is called after d was inserted at the head of dests.
-func (s *LBLCR) AddDest(dests []*service.Dest, d *service.Dest) { s.idx.AddDest(dests, d) }
-
-// DelDest is called after d was removed from dests. Sets keep d (the kernel
-// holds a reference); set_min skips it while it is not available.
-func (s *LBLCR) DelDest(dests []*service.Dest, d *service.Dest) { s.idx.DelDest(dests, d) }
-
-// UpdDest is called after d's weight or thresholds were edited.
-func (s *LBLCR) UpdDest(dests []*service.Dest, d *service.Dest) { s.idx.UpdDest(dests, d) }
-
-// LoadChanged implements service.LoadObserver for the wlc index.
-func (s *LBLCR) LoadChanged(d *service.Dest) { s.idx.LoadChanged(d) }
-
-// Done unbinds the scheduler and drops its table (ip_vs_lblcr_done_svc).
-func (s *LBLCR) Done() {
-	s.idx.Done()
-	s.mu.Lock()
-	s.tab = nil
-	s.mu.Unlock()
-}
-
-// Expire is one run of the kernel's garbage-collection timer
-// (ip_vs_lblcr_check_expire); the owner calls it every CheckExpireInterval.
-func (s *LBLCR) Expire(now int64) {
-	s.mu.Lock()
-	if s.tab != nil {
-		s.tab.expire(now, s.expiration)
-	}
-	s.mu.Unlock()
-}
-
-// isOverloaded is is_overloaded() of ip_vs_lblcr.c (the same as lblc's).
-func (s *LBLCR) isOverloaded(d *service.Dest) bool {
-	return d.ActiveConns() > d.Weight() && s.idx.anyLight()
 }
 
 // Schedule is ip_vs_lblcr_schedule. On a hit: the set's least-loaded
