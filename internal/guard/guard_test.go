@@ -80,6 +80,9 @@ var (
 		"internal/hostnet",
 		"internal/announce",
 		"internal/lvstest",
+		// The real-server side: raw IP-in-IP sockets, the TUN device,
+		// flock of the state file (what hostnet is to the director).
+		"internal/realserver",
 		"cmd",
 	}
 )
