@@ -133,10 +133,9 @@ func (f Formatter) printer(w io.Writer, fl fmtFlags) *printer {
 	if r == nil {
 		r = DefaultPorts()
 	}
-	// Room for a full chunk and one more line (a line is a few hundred
-	// bytes at most: three 59-byte names and numbers), so the buffer
-	// never grows.
-	return &printer{w: w, fl: fl, r: r, buf: make([]byte, 0, flushAt+1024)}
+	// The buffer grows up to a chunk and one line for large listings;
+	// most listings fit the initial size.
+	return &printer{w: w, fl: fl, r: r, buf: make([]byte, 0, 4096)}
 }
 
 func (p *printer) flush() error {
