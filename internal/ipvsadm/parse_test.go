@@ -973,3 +973,14 @@ func TestSystemResolverNumeric(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	p := testParser()
+	argv := []string{"-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:8080", "-m", "-w", "3"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Parse(argv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

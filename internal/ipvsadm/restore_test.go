@@ -299,3 +299,30 @@ func FuzzReadRestore(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadRestore11k reads the -R input of the load target:
+// a thousand services with ten real servers each, applied to nothing.
+func BenchmarkReadRestore11k(b *testing.B) {
+	var in strings.Builder
+	for s := range 1000 {
+		svc := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(s >> 8), byte(s)}), 80)
+		in.WriteString("-A -t " + svc.String() + " -s wlc\n")
+		for d := range 10 {
+			in.WriteString("-a -t " + svc.String() + " -r 198.19.0." + strconv.Itoa(10+d) + ":8080 -m -w 1\n")
+		}
+	}
+	text := in.String()
+	p := testParser()
+	n := 0
+	apply := func(Command) error { n++; return nil }
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if err := p.ReadRestore(strings.NewReader(text), apply, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n%11000 != 0 {
+		b.Fatalf("%d commands applied", n)
+	}
+}
