@@ -1085,7 +1085,9 @@ func (t *PortTable) Host(netip.Addr) (string, bool) { return "", false }
 // and every port the oracle transcripts name (domain, http, https, sip,
 // sip-tls, http-alt). Ports outside it print as numbers; to name them as
 // the host does, read the host's table with ParsePorts.
-var DefaultPorts = sync.OnceValue(func() *PortTable {
+func DefaultPorts() *PortTable { return defaultPorts() }
+
+var defaultPorts = sync.OnceValue(func() *PortTable {
 	t, err := ParsePorts(strings.NewReader(netbasePorts))
 	if err != nil {
 		panic("ipvsadm: built-in services table: " + err.Error())
