@@ -344,6 +344,10 @@ func (w *Worker) step(ref conntable.Ref, c *conntable.Conn, dest *service.Dest, 
 	if tr.ClearNoOutput {
 		flags &^= conntable.FlagNoOutput
 	}
+	// The real server's counts move before the entry's INACTIVE flag;
+	// if the entry is gone meanwhile (another goroutine expired it, and
+	// its OnRemove unbound it by the old flag), SetState fails and the
+	// move is undone, so the counts always end equal to the table.
 	switch tr.Flip {
 	case proto.ToActive:
 		flags &^= conntable.FlagInactive
@@ -367,7 +371,15 @@ func (w *Worker) step(ref conntable.Ref, c *conntable.Conn, dest *service.Dest, 
 	// kernel's would, which is the timer's resolution anyway.
 	if uint8(tr.State) != c.State || flags != c.Flags || timeout != c.Timeout ||
 		w.now+int64(timeout)-c.Expires >= int64(conntable.Tick) {
-		w.e.conns.SetState(ref, uint8(tr.State), flags, timeout, w.now)
+		if !w.e.conns.SetState(ref, uint8(tr.State), flags, timeout, w.now) && dest != nil {
+			switch tr.Flip {
+			case proto.ToActive:
+				dest.ToInactive()
+			case proto.ToInactive:
+				dest.ToActive()
+			}
+			return
+		}
 		c.State, c.Flags, c.Timeout = uint8(tr.State), flags, timeout
 	}
 	if tr.Assure && c.Control != 0 {

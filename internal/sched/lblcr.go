@@ -1,7 +1,6 @@
 package sched
 
 import (
-
 	"golvs/internal/service"
 )
 
