@@ -143,6 +143,11 @@ func Open(cfg Config) (_ *Link, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("afpacket: %w", err)
 		}
+		if cfg.Reinject && ifc.Flags&net.FlagLoopback != 0 {
+			// Re-injected frames arrive on the loopback interface: a
+			// ring there would take them again, for ever.
+			return nil, fmt.Errorf("afpacket: %s: the loopback interface cannot be a link that re-injects", name)
+		}
 		l.ifindex = append(l.ifindex, ifc.Index)
 	}
 	if cfg.Reinject {
@@ -419,6 +424,9 @@ type Stats struct {
 	// completion could not be left to the egress (the pipeline moved the
 	// transport header out of reach): sent as they were.
 	CsumUnoffloaded uint64
+	// LinkErrors counts errors the receive sockets reported (ENETDOWN
+	// when an interface goes down or away).
+	LinkErrors uint64
 }
 
 func (s *Stats) add(o *Stats) {
@@ -439,6 +447,7 @@ func (s *Stats) add(o *Stats) {
 	s.Reinjected += o.Reinjected
 	s.ToHost += o.ToHost
 	s.CsumUnoffloaded += o.CsumUnoffloaded
+	s.LinkErrors += o.LinkErrors
 }
 
 // Stats returns the sum of the queues' counters.

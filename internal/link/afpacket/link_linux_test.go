@@ -513,24 +513,29 @@ func TestVLANRestored(t *testing.T) {
 // TestFanout: with two queues, a flow's request to the VIP and its NAT
 // reply from the real server (different address pairs, arriving on
 // different interfaces) reach the same queue, and the flows spread over
-// both.
+// both; IPv4 and IPv6.
 func TestFanout(t *testing.T) {
 	tp := newTopo(t)
 	l := openLink(t, tp.b, Config{Interfaces: []string{"b0", "b1"}, Queues: 2, Filter: &link.Filter{
-		Services: []link.Match{{Addr: netip.MustParsePrefix("198.18.0.10/32"), Proto: header.ProtoUDP, Port: 5000}},
-		Replies:  []link.Match{{Addr: netip.MustParsePrefix("198.18.1.2/32"), Proto: header.ProtoUDP, Port: 8080}},
-		Local:    []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.1.1")},
+		Services: []link.Match{
+			{Addr: netip.MustParsePrefix("198.18.0.10/32"), Proto: header.ProtoUDP, Port: 5000},
+			{Addr: netip.MustParsePrefix("2001:db8::10/128"), Proto: header.ProtoUDP, Port: 5000},
+		},
+		Replies: []link.Match{
+			{Addr: netip.MustParsePrefix("198.18.1.2/32"), Proto: header.ProtoUDP, Port: 8080},
+			{Addr: netip.MustParsePrefix("2001:db8:1::2/128"), Proto: header.ProtoUDP, Port: 8080},
+		},
+		Local: []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.1.1"),
+			netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8:1::1")},
 	}})
-	const flows = 64
-	listenUDP(t, tp.b, "198.18.0.10:5000")
-	rsConn := listenUDP(t, tp.c, "198.18.1.2:8080")
-	var clients []*net.UDPConn
-	for i := 0; i < flows; i++ {
-		clients = append(clients, listenUDP(t, tp.a, "198.18.0.1:0"))
+	const flows = 48 // per family
+	type key struct {
+		v6   bool
+		port uint16
 	}
-	// queueOf[direction][client port] = queue.
+	// queueOf[direction][flow] = queue.
 	var mu sync.Mutex
-	queueOf := [2]map[uint16]int{{}, {}}
+	queueOf := [2]map[key]int{{}, {}}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for qi := 0; qi < 2; qi++ {
@@ -553,10 +558,11 @@ func TestFanout(t *testing.T) {
 				mu.Lock()
 				for i := range frames[:n] {
 					p.Decode(frames[i].Buf.Frame())
+					v6 := p.Tuple.Family == flow.FamilyIPv6
 					if p.Tuple.DstPort == 5000 {
-						queueOf[0][p.Tuple.SrcPort] = q.ID()
+						queueOf[0][key{v6, p.Tuple.SrcPort}] = q.ID()
 					} else if p.Tuple.SrcPort == 8080 {
-						queueOf[1][p.Tuple.DstPort] = q.ID()
+						queueOf[1][key{v6, p.Tuple.DstPort}] = q.ID()
 					}
 				}
 				mu.Unlock()
@@ -564,14 +570,22 @@ func TestFanout(t *testing.T) {
 			}
 		}(l.Queue(qi))
 	}
-	for _, c := range clients {
-		c.WriteTo([]byte("request"), &net.UDPAddr{IP: net.ParseIP("198.18.0.10"), Port: 5000})
-		rsConn.WriteTo([]byte("reply"), &net.UDPAddr{IP: net.ParseIP("198.18.0.1"), Port: c.LocalAddr().(*net.UDPAddr).Port})
+	for _, fam := range []struct{ client, vip, rs string }{
+		{"198.18.0.1", "198.18.0.10", "198.18.1.2"},
+		{"2001:db8::1", "2001:db8::10", "2001:db8:1::2"},
+	} {
+		listenUDP(t, tp.b, net.JoinHostPort(fam.vip, "5000"))
+		rsConn := listenUDP(t, tp.c, net.JoinHostPort(fam.rs, "8080"))
+		for i := 0; i < flows; i++ {
+			c := listenUDP(t, tp.a, net.JoinHostPort(fam.client, "0"))
+			c.WriteTo([]byte("request"), &net.UDPAddr{IP: net.ParseIP(fam.vip), Port: 5000})
+			rsConn.WriteTo([]byte("reply"), &net.UDPAddr{IP: net.ParseIP(fam.client), Port: c.LocalAddr().(*net.UDPAddr).Port})
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
-		done := len(queueOf[0]) == flows && len(queueOf[1]) == flows
+		done := len(queueOf[0]) == 2*flows && len(queueOf[1]) == 2*flows
 		mu.Unlock()
 		if done || time.Now().After(deadline) {
 			break
@@ -582,16 +596,25 @@ func TestFanout(t *testing.T) {
 	l.Queue(0).Wake()
 	l.Queue(1).Wake()
 	wg.Wait()
-	per := [2]int{}
-	for port, q := range queueOf[0] {
-		per[q]++
-		if r, ok := queueOf[1][port]; !ok || r != q {
-			t.Errorf("client port %d: request on queue %d, reply on %d (seen %v)", port, q, r, ok)
+	per := [2][2]int{} // [family][queue]
+	for k, q := range queueOf[0] {
+		fi := 0
+		if k.v6 {
+			fi = 1
+		}
+		per[fi][q]++
+		if r, ok := queueOf[1][k]; !ok || r != q {
+			t.Errorf("flow %+v: request on queue %d, reply on %d (seen %v)", k, q, r, ok)
 		}
 	}
-	t.Logf("flows per queue: %v", per)
-	if len(queueOf[0]) != flows || per[0] == 0 || per[1] == 0 {
-		t.Errorf("%d flows seen, spread %v", len(queueOf[0]), per)
+	t.Logf("flows per queue: IPv4 %v, IPv6 %v", per[0], per[1])
+	if len(queueOf[0]) != 2*flows {
+		t.Errorf("%d flows seen of %d", len(queueOf[0]), 2*flows)
+	}
+	for fi, p := range per {
+		if p[0] == 0 || p[1] == 0 {
+			t.Errorf("family %d: all flows on one queue: %v", fi, p)
+		}
 	}
 }
 
@@ -750,5 +773,42 @@ func TestReinjectOrphanReply(t *testing.T) {
 	}
 	if st := l.Stats(); st.Reinjected != 3 {
 		t.Errorf("reinjected %d", st.Reinjected)
+	}
+}
+
+// TestInterfaceDown: an interface going down makes its socket report
+// ENETDOWN; Recv clears it rather than spinning, and frames flow again
+// once the interface is back up.
+func TestInterfaceDown(t *testing.T) {
+	tp := newTopo(t)
+	l := openLink(t, tp.b, Config{Interfaces: []string{"b0"}, PollTimeout: 50 * time.Millisecond, Filter: &link.Filter{
+		Services: []link.Match{{Addr: netip.MustParsePrefix("198.18.0.10/32"), Proto: header.ProtoUDP, Port: 5000}},
+	}})
+	q := l.Queue(0)
+	tp.b.ip(t, "link set b0 down")
+	frames := make([]datapath.Frame, datapath.BatchSize)
+	calls := 0
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); calls++ {
+		if _, err := q.Recv(frames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls > 20 {
+		t.Errorf("%d Recv calls in 300 ms with a poll timeout of 50 ms: spinning", calls)
+	}
+	if st := l.Stats(); st.LinkErrors == 0 {
+		t.Errorf("no link error counted")
+	}
+	tp.b.ip(t, "link set b0 up")
+	cl := listenUDP(t, tp.a, "198.18.0.1:0")
+	got := false
+	recvUntil(t, q, 5*time.Second, func(fr *datapath.Frame) { got = got || udpPayload(fr.Buf.Frame()) != nil }, func() bool {
+		if !got {
+			cl.WriteTo([]byte("again"), &net.UDPAddr{IP: net.ParseIP("198.18.0.10"), Port: 5000})
+		}
+		return got
+	})
+	if !got {
+		t.Fatalf("no frame after the interface came back up")
 	}
 }

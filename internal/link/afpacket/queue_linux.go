@@ -68,6 +68,7 @@ type counters struct {
 	txFrames, txBytes, txErrors, txTooBig atomic.Uint64
 	reinjected, toHost, unoffloaded       atomic.Uint64
 	filterPassed, ringDrops, ringFreezes  atomic.Uint64
+	linkErrors                            atomic.Uint64
 }
 
 func newQueue(l *Link, id int) (*Queue, error) {
@@ -129,6 +130,17 @@ func (q *Queue) Recv(frames []datapath.Frame) (int, error) {
 			var b [8]byte
 			unix.Read(q.wake, b[:])
 		}
+		for i := range q.rings {
+			if q.pfds[i].Revents&unix.POLLERR != 0 {
+				// The interface went down or away (ENETDOWN): reading
+				// the error clears it, else every poll would return at
+				// once. The socket receives again when the interface
+				// comes back up; a deleted one never does (the owner
+				// reopens the link when interfaces change).
+				unix.GetsockoptInt(q.rings[i].fd, unix.SOL_SOCKET, unix.SO_ERROR)
+				q.st.linkErrors.Add(1)
+			}
+		}
 		n = q.sweep(frames)
 	}
 	q.last = n
@@ -182,7 +194,7 @@ func (q *Queue) fill(r *ring, frames []datapath.Frame, n int) int {
 // into segments from frames[n] on) and returns the new n, and whether the
 // ring frame is done with.
 func (q *Queue) take(r *ring, h *unix.Tpacket3Hdr, frames []datapath.Frame, n int) (int, bool) {
-	if r.seg > 0 {
+	if r.gso {
 		// The rest of a GSO frame begun in an earlier batch: its tag,
 		// if any, is already back in place.
 		return q.segments(r, r.mem[r.fstart:r.fstart+r.flen], r.fvnet, r.fcsum, frames, n)
@@ -223,6 +235,7 @@ func (q *Queue) take(r *ring, h *unix.Tpacket3Hdr, frames []datapath.Frame, n in
 		q.st.vlanRestored.Add(1)
 	}
 	if v.gsoType != vnetGSONone {
+		r.gso = true
 		r.fstart, r.flen, r.fvnet, r.fcsum = start, snap, v, csumStart
 		q.st.gsoFrames.Add(1)
 		return q.segments(r, r.mem[start:start+snap], v, csumStart, frames, n)
@@ -454,5 +467,6 @@ func (q *Queue) Stats() Stats {
 		VLANRestored: c.vlanRestored.Load(),
 		TxFrames:     c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxErrors: c.txErrors.Load(), TxTooBig: c.txTooBig.Load(),
 		Reinjected: c.reinjected.Load(), ToHost: c.toHost.Load(), CsumUnoffloaded: c.unoffloaded.Load(),
+		LinkErrors: c.linkErrors.Load(),
 	}
 }

@@ -42,6 +42,7 @@ type ring struct {
 	left uint32 // frames of cur not yet read, the one at off included
 	off  int    // offset in mem of the current frame's tpacket3_hdr
 	seg  int    // next segment of the current frame, if it is a GSO frame
+	gso  bool   // the current frame is a GSO frame being cut (f* below)
 	// The current GSO frame, from its first segment on: where it
 	// starts and how long it is (its tag restored), its virtio header,
 	// its checksum start.
@@ -83,13 +84,13 @@ func (r *ring) openBlock() bool {
 	r.open = true
 	r.left = h.Num_pkts
 	r.off = r.cur*r.bsize + int(h.Offset_to_first_pkt)
-	r.seg = 0
+	r.seg, r.gso = 0, false
 	return true
 }
 
 // nextFrame moves past the current frame.
 func (r *ring) nextFrame(h *unix.Tpacket3Hdr) {
-	r.seg = 0
+	r.seg, r.gso = 0, false
 	r.left--
 	if r.left > 0 {
 		r.off += int(h.Next_offset)
