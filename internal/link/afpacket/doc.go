@@ -35,11 +35,15 @@
 // starts. Send hands the same information back to the kernel with each
 // such frame (VIRTIO_NET_HDR_F_NEEDS_CSUM, csum_start counted from the
 // frame's end, which the pipeline's rewrites never move): the egress
-// finishes the checksum, in software (skb_checksum_help) or in the NIC,
-// whether the transport header is where it was or inside a tunnel. An SCTP
-// CRC32c, which the virtio header cannot ask for, is computed before
-// sending; an ICMP error the pipeline built from such a frame needs
-// nothing. Offloads are never turned off.
+// finishes the checksum, in software (skb_checksum_help) or in the NIC.
+// Send finishes it itself when the egress cannot be trusted with it: an
+// SCTP CRC32c, which the virtio header cannot ask for, and a checksum
+// inside a tunnel the pipeline added (a NIC may not find an inner header
+// the skb does not mark as encapsulated; a real server that decapsulates
+// the bytes itself, over veth, would get the partial value; and a GUE or
+// GRE outer checksum, computed over the partial value, is then updated
+// for the change). An ICMP error the pipeline built from such a frame
+// needs nothing. Offloads are never turned off.
 //
 // GSO. The taps also see frames larger than the MTU that stand for many
 // segments: 64 KiB TCP segments from a veth peer's stack (TSO), GRO's

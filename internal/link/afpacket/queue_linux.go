@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/checksum"
 	"golvs/internal/datapath"
 	"golvs/internal/flow"
 	"golvs/internal/forward"
@@ -364,11 +365,22 @@ func (q *Queue) flush() int {
 
 // offload returns the virtio header that has the egress finish the
 // partial transport checksum of frame i of the batch (its bytes b): the
-// kernel computes it in software (skb_checksum_help) or the NIC does. An
-// SCTP CRC32c, which a virtio header cannot ask for, is computed here; a
-// frame the pipeline made into an ICMP error (whose quoted packet merely
-// contains the partial checksum) needs nothing. ok is false if the frame
-// has a partial checksum Send cannot place.
+// kernel computes it in software (skb_checksum_help) or the NIC does. It
+// finishes the checksum here instead, returning no request, when the
+// egress cannot be trusted with it:
+//
+//   - an SCTP CRC32c, which a virtio header cannot ask for;
+//   - a checksum inside a tunnel (the pipeline encapsulated the frame):
+//     a NIC may not find an inner header the skb does not mark as
+//     encapsulated, a peer that decapsulates the bytes (a user-space
+//     real server's IPIP socket, over veth, which passes the partial
+//     state to its peer) would see the partial value, and an outer
+//     checksum (GUE, GRE with checksum) covers the inner one: the outer
+//     one is updated for the change (RFC 1624).
+//
+// A frame the pipeline made into an ICMP error (whose quoted packet
+// merely contains the partial checksum) needs nothing. ok is false if the
+// frame has a partial checksum Send cannot place.
 func (q *Queue) offload(i int, b []byte) (vnetHdr, bool) {
 	if i >= q.last || q.meta[i].csumFromEnd == 0 {
 		return vnetHdr{}, false
@@ -376,30 +388,110 @@ func (q *Queue) offload(i int, b []byte) (vnetHdr, bool) {
 	m := q.meta[i]
 	start := len(b) - m.csumFromEnd
 	l3 := ethHdrLen
+	if len(b) < ethHdrLen+vlanHdrLen {
+		return vnetHdr{}, false
+	}
 	et := binary.BigEndian.Uint16(b[12:])
-	if et == header.EtherTypeVLAN && len(b) >= ethHdrLen+vlanHdrLen {
+	if et == header.EtherTypeVLAN {
 		l3 += vlanHdrLen
 		et = binary.BigEndian.Uint16(b[16:])
 	}
+	var proto uint8
+	var l4 int // the outer transport header
 	switch {
-	case et == header.EtherTypeIPv4 && len(b) > l3+9 && b[l3+9] == header.ProtoICMPv4,
-		et == header.EtherTypeIPv6 && len(b) > l3+6 && b[l3+6] == header.ProtoICMPv6:
-		return vnetHdr{}, true
-	}
-	if start < l3+header.IPv4MinimumSize || start+int(m.csumOffset)+2 > len(b) {
+	case et == header.EtherTypeIPv4 && len(b) >= l3+header.IPv4MinimumSize:
+		proto = b[l3+9]
+		l4 = l3 + int(b[l3]&0x0f)*4
+	case et == header.EtherTypeIPv6 && len(b) >= l3+header.IPv6MinimumSize:
+		proto = b[l3+6]
+		l4 = l3 + header.IPv6MinimumSize
+	default:
 		return vnetHdr{}, false
 	}
-	if m.csumOffset == sctpCsumOffset {
-		s := header.SCTP(b[start:])
-		s.SetChecksum(s.CalculateChecksum())
+	if proto == header.ProtoICMPv4 || proto == header.ProtoICMPv6 {
 		return vnetHdr{}, true
 	}
-	return vnetHdr{flags: vnetFlagNeedsCsum, csumStart: uint16(start), csumOffset: m.csumOffset}, true
+	field := start + int(m.csumOffset)
+	if start < l4 || field+2 > len(b) {
+		return vnetHdr{}, false
+	}
+	if m.csumOffset != sctpCsumOffset && start == l4 {
+		return vnetHdr{flags: vnetFlagNeedsCsum, csumStart: uint16(start), csumOffset: m.csumOffset}, true
+	}
+	// Finish it here.
+	var old, new [4]byte
+	n := 2
+	if m.csumOffset == sctpCsumOffset {
+		if field+4 > len(b) {
+			return vnetHdr{}, false
+		}
+		n = 4
+		copy(old[:], b[field:field+4])
+		s := header.SCTP(b[start:])
+		s.SetChecksum(s.CalculateChecksum())
+		copy(new[:], b[field:field+4])
+	} else {
+		// The field holds the pseudo-header sum: summing the segment
+		// with it in place gives the full sum (forward.CompleteChecksum).
+		copy(old[:], b[field:field+2])
+		c := ^checksum.Sum(b[start:], 0)
+		if m.csumOffset == udpCsumOffset {
+			c = checksum.ForUDP(c)
+		}
+		binary.BigEndian.PutUint16(b[field:], c)
+		copy(new[:], b[field:field+2])
+	}
+	if start != l4 {
+		patchOuter(b, proto, l4, field, old[:n], new[:n])
+	}
+	return vnetHdr{}, true
 }
 
-// sctpCsumOffset is where SCTP's CRC32c is in its common header; no
-// Internet checksum is there (TCP's is at 16, UDP's at 6).
-const sctpCsumOffset = 8
+// Transport checksum offsets: UDP's (TCP's is at 16); SCTP's CRC32c,
+// which is no Internet checksum.
+const (
+	udpCsumOffset  = 6
+	sctpCsumOffset = 8
+)
+
+// patchOuter updates the outer checksum of an encapsulated frame (outer
+// protocol proto, outer transport header at l4) for the change of the
+// bytes at field from old to new: a GUE packet's UDP checksum unless 0
+// (none), a GRE packet's if its C bit is set. Both cover the inner packet
+// from an even offset, and every header before field has an even length,
+// so the changed words are aligned.
+func patchOuter(b []byte, proto uint8, l4, field int, old, new []byte) {
+	var at int
+	switch proto {
+	case header.ProtoUDP:
+		at = l4 + 6
+	case header.ProtoGRE:
+		if len(b) < l4+6 || binary.BigEndian.Uint16(b[l4:])&greFlagCsum == 0 {
+			return
+		}
+		at = l4 + 4
+	default:
+		return // IPIP, IPv6-in-IPv6: no outer transport checksum
+	}
+	if (field-l4)%2 != 0 || at+2 > len(b) {
+		return
+	}
+	c := binary.BigEndian.Uint16(b[at:])
+	if proto == header.ProtoUDP && c == 0 {
+		return
+	}
+	for w := 0; w < len(old); w += 2 {
+		c = checksum.Update16(c, binary.BigEndian.Uint16(old[w:]), binary.BigEndian.Uint16(new[w:]))
+	}
+	if proto == header.ProtoUDP {
+		c = checksum.ForUDP(c)
+	}
+	binary.BigEndian.PutUint16(b[at:], c)
+}
+
+// greFlagCsum is the C (checksum present) bit of the GRE flags (RFC
+// 2784 §2.5).
+const greFlagCsum = 0x8000
 
 // Release gives the buffers of the last batch back; see link.Batch.
 func (q *Queue) Release() error {
