@@ -166,3 +166,22 @@ func TestGSORefused(t *testing.T) {
 		t.Errorf("ECN flag refused")
 	}
 }
+
+// BenchmarkGSOSegment cuts a 64 KB TCP super-frame into its 45 segments
+// (the copy and the header fixes of each); ns/op is per super-frame.
+func BenchmarkGSOSegment(b *testing.B) {
+	t := &testing.T{}
+	f, v := superFrame(t, false, false, make([]byte, 65000), 1448, header.TCPFlagACK)
+	out := make([]byte, segBufSize)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(f)))
+	for b.Loop() {
+		g, ok := parseGSO(f, v, int(v.csumStart))
+		if !ok {
+			b.Fatal("refused")
+		}
+		for i := 0; i < g.nseg; i++ {
+			g.segment(i, out)
+		}
+	}
+}
