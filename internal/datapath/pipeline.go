@@ -322,9 +322,13 @@ func (w *Worker) request(fr *Frame, d *engine.Decision) Result {
 }
 
 // reply forwards a real server's packet to its client: NAT puts the
-// virtual address back (SNAT); other methods' replies that happen to
-// cross the director are routed unchanged.
+// virtual address back (SNAT). A reply of another method that happens to
+// cross the director was counted and its state stepped by the engine, and
+// is left to the host's routing, as the kernel's ip_vs_out accepts it.
 func (w *Worker) reply(fr *Frame, d *engine.Decision) Result {
+	if d.Fwd != service.Masq {
+		return toHost
+	}
 	b, f := &fr.Buf, &w.f
 	rt, nh, ok := w.v.Lookup(f.Tuple.DstAddr())
 	if !ok {
@@ -336,10 +340,8 @@ func (w *Worker) reply(fr *Frame, d *engine.Decision) Result {
 	if r := forward.DecTTL(b, f); r != forward.Done {
 		return w.ttl(fr, r)
 	}
-	if d.Fwd == service.Masq {
-		if r := forward.SNAT(b, f, d.VAddr, d.VPort, fr.PartialCsum); r != forward.Done {
-			return w.rewriteFail(r)
-		}
+	if r := forward.SNAT(b, f, d.VAddr, d.VPort, fr.PartialCsum); r != forward.Done {
+		return w.rewriteFail(r)
 	}
 	return w.toNextHop(b, rt, nh)
 }
