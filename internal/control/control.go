@@ -76,6 +76,7 @@ type Control struct {
 
 	mu       sync.Mutex
 	services []*service.Service                   // guarded by mu: current services in creation order
+	changed  chan struct{}                        // guarded by mu: closed by the next publish (Changed)
 	trash    []*service.Dest                      // guarded by mu: deleted destinations still referenced or recently idle
 	entries  map[*stats.Counters]*estimator.Entry // guarded by mu: the estimator entry of each stats object
 }
@@ -88,6 +89,7 @@ func New(cfg Config) *Control {
 	}
 	c.total = stats.New(cfg.StatsShards)
 	c.snap.Store(service.NewSnapshot(nil))
+	c.changed = make(chan struct{})
 	c.est = estimator.NewSet(c.clock.Nanotime())
 	c.entries = make(map[*stats.Counters]*estimator.Entry)
 	c.startEstimator(c.total)
@@ -141,11 +143,25 @@ func (c *Control) Registry() *service.Registry { return c.registry }
 // Total returns the global counters.
 func (c *Control) Total() *stats.Counters { return c.total }
 
-// publish builds and stores a new snapshot. Called with mu held.
+// Changed returns a channel that is closed when a snapshot newer than the
+// current one is published: a follower of the configuration (the data
+// plane's packet filter and ingress rule) calls Changed, then Snapshot,
+// acts on it, and waits on the channel, so that no change is missed and
+// none is polled for.
+func (c *Control) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// publish builds and stores a new snapshot and wakes the waiters of
+// Changed. Called with mu held.
 func (c *Control) publish() {
 	list := make([]*service.Service, len(c.services))
 	copy(list, c.services)
 	c.snap.Store(service.NewSnapshot(list))
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 func (c *Control) find(k service.Key) (int, *service.Service) {
