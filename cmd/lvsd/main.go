@@ -26,6 +26,11 @@ type command struct {
 // commands is the subcommand table, in the order usage lists it.
 var commands = []command{
 	{
+		name:    "run",
+		summary: "run the director (control API, state file, data plane)",
+		run:     runDirector,
+	},
+	{
 		name:    "realserver",
 		summary: "set this host up as an LVS real server (VIP on lo, ARP sysctls, IP-in-IP decapsulation)",
 		run:     runRealserver,

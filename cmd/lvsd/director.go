@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golvs/internal/control"
+	"golvs/internal/engine"
+	"golvs/internal/estimator"
+)
+
+const directorHelp = `NAME
+    lvsd run - run the director: the IPVS control plane and its data plane
+
+SYNOPSIS
+    lvsd run [--socket PATH] [--state PATH] [--interfaces LIST|none]
+             [--log-format text|json]
+
+DESCRIPTION
+    Runs the load balancer: the virtual services and real servers that
+    ipvsadm configures, the connection table and its timers, and the packet
+    path on the given interfaces.
+
+    The configuration is changed through the control API, an HTTP/JSON API
+    on a Unix socket (docs/api.md), which GoLVS's ipvsadm talks to. Every
+    change is saved in the state file, which is read back at start: a
+    restart (even after kill -9) finds the services, real servers, timeouts
+    and settings as they were. Counters and connections are not kept.
+
+    SIGTERM or SIGINT stops the director cleanly and removes the socket.
+
+OPTIONS
+    --socket PATH
+        The control API's Unix socket (mode 0600; its directory is created
+        if missing). A socket left behind by a killed lvsd is replaced; one
+        that another lvsd still answers on is an error.
+        Default: /run/lvsd/lvsd.sock. ipvsadm finds it through the
+        LVSD_SOCKET environment variable.
+
+    --state PATH
+        The state file. Default: /var/lib/lvsd/state.
+
+    --interfaces LIST
+        The interfaces the director forwards packets on, comma-separated,
+        or "none" for no data plane (the control plane alone).
+        Default: none.
+
+    --log-format text|json
+        The format of the log on stderr. Default: text.
+
+    -f, --config FILE
+        keepalived.conf (not implemented yet).
+
+    --http ADDR
+        An HTTP listener for metrics (not implemented yet).
+
+    -h, --help
+        This manual.
+
+EXIT STATUS
+    0   stopped by SIGTERM or SIGINT
+    1   runtime error (socket in use, unreadable state file, ...)
+    2   usage error
+
+FILES
+    /run/lvsd/lvsd.sock, /var/lib/lvsd/state
+
+SEE ALSO
+    ipvsadm(8), docs/api.md
+`
+
+// Defaults of the director's flags.
+const (
+	defaultSocket = "/run/lvsd/lvsd.sock"
+	defaultState  = "/var/lib/lvsd/state"
+)
+
+// tickInterval is how often the director runs the engine's housekeeping:
+// estimator.Slot, the period Engine.Tick asks for (the rate estimator's
+// slot; conntable expiry on an idle director rides on it).
+const tickInterval = estimator.Slot
+
+// shutdownTimeout bounds how long a stopping director waits for API
+// requests in flight: they are short (one control operation or one
+// listing), so a second is generous.
+const shutdownTimeout = time.Second
+
+// directorOpts are the parsed arguments of lvsd run.
+type directorOpts struct {
+	config     string
+	socket     string
+	state      string
+	interfaces string
+	http       string
+	logFormat  string
+}
+
+// parseDirector parses the arguments after "run". It returns flag.ErrHelp
+// for -h/--help.
+func parseDirector(args []string) (directorOpts, error) {
+	var o directorOpts
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.config, "f", "", "")
+	fs.StringVar(&o.config, "config", "", "")
+	fs.StringVar(&o.socket, "socket", defaultSocket, "")
+	fs.StringVar(&o.state, "state", defaultState, "")
+	fs.StringVar(&o.interfaces, "interfaces", "none", "")
+	fs.StringVar(&o.http, "http", "", "")
+	fs.StringVar(&o.logFormat, "log-format", "text", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	case o.config != "":
+		return o, fmt.Errorf("%w: -f %s: keepalived.conf support is not implemented yet", errUsage, o.config)
+	case o.http != "":
+		return o, fmt.Errorf("%w: --http %s: the HTTP listener is not implemented yet", errUsage, o.http)
+	case o.socket == "":
+		return o, fmt.Errorf("%w: --socket is empty", errUsage)
+	case o.state == "":
+		return o, fmt.Errorf("%w: --state is empty", errUsage)
+	case o.interfaces == "":
+		return o, fmt.Errorf("%w: --interfaces is empty (use \"none\" for no data plane)", errUsage)
+	case o.logFormat != "text" && o.logFormat != "json":
+		return o, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, o.logFormat)
+	}
+	return o, nil
+}
+
+func runDirector(args []string, stdout, stderr io.Writer) int {
+	o, err := parseDirector(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, directorHelp)
+		return exitOK
+	}
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+		fmt.Fprintf(stderr, "lvsd run: %s\nTry 'lvsd run --help'.\n", msg)
+		return exitUsage
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if o.logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(h).With("component", "lvsd")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := direct(ctx, o, log); err != nil {
+		log.Error("director failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// direct runs the director until ctx ends.
+func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
+	ctl := control.New(control.Config{})
+	eng, err := engine.New(engine.Config{Control: ctl})
+	if err != nil {
+		return err
+	}
+
+	ln, err := listenSocket(o.socket)
+	if err != nil {
+		return err
+	}
+	// The listener unlinks the socket file when closed (net.UnixListener
+	// does so for sockets it created).
+	defer ln.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	stopDP, err := startDataPlane(ctx, dataPlaneConfig{Interfaces: o.interfaces}, eng, ctl, log.With("component", "dataplane"))
+	if err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	// The housekeeping goroutine: owned by direct, stopped by cancel.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick(ctx, eng)
+	}()
+
+	srv := &http.Server{
+		Handler:           http.NotFoundHandler(),
+		ReadHeaderTimeout: 10 * time.Second, // a local client sends its header at once
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	// The API goroutine: owned by direct, stopped by srv.Shutdown.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info("director running", "socket", o.socket, "state", o.state, "interfaces", o.interfaces)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case runErr = <-serveErr:
+		runErr = fmt.Errorf("API server: %w", runErr)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	cancel()
+	wg.Wait()
+	if err := stopDP(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("data plane: %w", err)
+	}
+	return runErr
+}
+
+// tick runs the engine's housekeeping every tickInterval until ctx ends.
+func tick(ctx context.Context, eng *engine.Engine) {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			eng.Tick()
+		}
+	}
+}
+
+// listenSocket listens on the Unix socket path with mode 0600, creating
+// its directory, and replacing a socket that nothing answers on (left by
+// a killed lvsd).
+func listenSocket(path string) (*net.UnixListener, error) {
+	// 0755: the directory holds only the socket, whose own mode (0600)
+	// is what restricts access.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("socket %s: exists and is not a socket", path)
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("socket %s: another lvsd is listening on it", path)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("socket %s: exists and cannot be probed: %w", path, err)
+		}
+		// Nothing listens: a stale socket.
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("stale socket: %w", err)
+		}
+	}
+	// The umask makes the socket 0600 from its creation on (a chmod
+	// afterwards would leave a window). Nothing else creates files yet.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
