@@ -265,7 +265,7 @@ func (w *Worker) request(fr *Frame, d *engine.Decision) Result {
 		if !ok {
 			return drop(ReasonNoRoute)
 		}
-		if r := w.mtu(fr, rt, nil); r.Action != Transmit {
+		if r, ok := w.mtu(fr, rt, nil); !ok {
 			return r
 		}
 		if r := forward.DecTTL(b, f); r != forward.Done {
@@ -280,7 +280,7 @@ func (w *Worker) request(fr *Frame, d *engine.Decision) Result {
 		if !ok {
 			return drop(ReasonNoRoute)
 		}
-		if r := w.mtu(fr, rt, nil); r.Action != Transmit {
+		if r, ok := w.mtu(fr, rt, nil); !ok {
 			return r
 		}
 		if r := forward.DecTTL(b, f); r != forward.Done {
@@ -306,7 +306,7 @@ func (w *Worker) request(fr *Frame, d *engine.Decision) Result {
 			t.Port = c.TunPort
 			t.Csum = c.TunFlags&service.TunCsum != 0
 		}
-		if r := w.mtu(fr, rt, t); r.Action != Transmit {
+		if r, ok := w.mtu(fr, rt, t); !ok {
 			return r
 		}
 		if r := forward.DecTTL(b, f); r != forward.Done {
@@ -334,7 +334,7 @@ func (w *Worker) reply(fr *Frame, d *engine.Decision) Result {
 	if !ok {
 		return drop(ReasonNoRoute)
 	}
-	if r := w.mtu(fr, rt, nil); r.Action != Transmit {
+	if r, ok := w.mtu(fr, rt, nil); !ok {
 		return r
 	}
 	if r := forward.DecTTL(b, f); r != forward.Done {
@@ -347,8 +347,10 @@ func (w *Worker) reply(fr *Frame, d *engine.Decision) Result {
 }
 
 // mtu applies the MTU rules before a packet leaves by route rt (t is the
-// tunnel for TUN). A Transmit result means "go on".
-func (w *Worker) mtu(fr *Frame, rt *Route, t *forward.Tunnel) Result {
+// tunnel for TUN). ok means "go on": the packet may leave. Otherwise r is
+// what became of it: an ICMP error sent in its place (a Transmit of the
+// error, which must not be rewritten further), or a drop.
+func (w *Worker) mtu(fr *Frame, rt *Route, t *forward.Tunnel) (r Result, ok bool) {
 	v, mtu := forward.CheckMTU(&w.f, w.v.mtu(rt), t)
 	switch v {
 	case forward.MTUFits, forward.MTUFragment:
@@ -358,13 +360,13 @@ func (w *Worker) mtu(fr *Frame, rt *Route, t *forward.Tunnel) Result {
 		if v == forward.MTUFragment {
 			w.stats.fragNeededUnsent.Add(1)
 		}
-		return Result{Action: Transmit}
+		return Result{}, true
 	case forward.MTUFragNeeded:
-		return w.icmpError(fr, forward.FragNeeded, mtu, ReasonFragNeeded)
+		return w.icmpError(fr, forward.FragNeeded, mtu, ReasonFragNeeded), false
 	case forward.MTUTunnelTooSmall:
-		return drop(ReasonTunnelMTU)
+		return drop(ReasonTunnelMTU), false
 	}
-	return drop(ReasonTooBig)
+	return drop(ReasonTooBig), false
 }
 
 // ttl answers a packet whose TTL ran out with ICMP time exceeded.
