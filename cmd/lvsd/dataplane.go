@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"golvs/internal/control"
@@ -12,9 +11,16 @@ import (
 // dataPlaneConfig is what the director's flags say about the data plane.
 type dataPlaneConfig struct {
 	// Interfaces is --interfaces: the links the director forwards on, a
-	// comma-separated list, or "none" for a control plane without a data
-	// plane (tests, configuration checks).
+	// comma-separated list; "all" (or "") for every interface that is
+	// up, Ethernet, not loopback and not a bridge or bond port, as found
+	// at start; or "none" for a control plane without a data plane
+	// (tests, configuration checks).
 	Interfaces string
+	// Queues is the number of data-path workers, each with its own
+	// receive rings (flows are spread over them by client); 0 means
+	// dataPlaneQueues' default. The control plane's counters need as
+	// many shards (control.Config.StatsShards = dataPlaneQueues(Queues)).
+	Queues int
 }
 
 // startDataPlane starts the packet path of the director over eng (which
@@ -22,13 +28,12 @@ type dataPlaneConfig struct {
 // its goroutines. It returns when the data plane is running; ctx ends it as
 // well (stop must still be called).
 //
-// This is the seam where AF_PACKET links (internal/link/afpacket),
-// internal/hostnet and internal/datapath are wired in; until then only
-// "none" is accepted.
+// The packet path is AF_PACKET rings (internal/link/afpacket) with the
+// host's view, neighbours and ingress rule (internal/hostnet) around the
+// pipeline (internal/datapath): see startAFPacket.
 func startDataPlane(ctx context.Context, cfg dataPlaneConfig, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (stop func() error, err error) {
-	_, _, _, _ = ctx, eng, ctl, log
 	if cfg.Interfaces == "none" {
 		return func() error { return nil }, nil
 	}
-	return nil, errors.New("data plane not wired yet")
+	return startAFPacket(ctx, cfg, dataPlaneQueues(cfg.Queues), eng, ctl, log)
 }

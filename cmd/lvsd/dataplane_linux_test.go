@@ -1,0 +1,114 @@
+package main
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"golvs/internal/control"
+	"golvs/internal/hostnet"
+	"golvs/internal/link"
+	"golvs/internal/service"
+)
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// The rules follow the services: VIP matches for every service (FTP's
+// data ports with a port-21 service), reply matches for NAT real servers
+// that are not the director (trash included), nothing for DR, TUN and
+// firewall-mark services; sorted and without duplicates.
+func TestBuildRules(t *testing.T) {
+	ctl := control.New(control.Config{})
+	vip4, vip6 := netip.MustParseAddr("198.18.100.1"), netip.MustParseAddr("2001:db8:100::1")
+	self := netip.MustParseAddr("198.18.1.1") // the director, as its own real server
+	add := func(k service.Key, dests ...any) {
+		t.Helper()
+		if err := ctl.AddService(k, service.Config{Sched: "rr"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(dests); i += 3 {
+			a := netip.MustParseAddr(dests[i].(string))
+			if err := ctl.AddDest(k, a, uint16(dests[i+1].(int)), service.DestConfig{Fwd: dests[i+2].(service.FwdMethod), Weight: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	web := service.Key{Family: service.IPv4, Proto: service.ProtoTCP, Addr: vip4, Port: 80}
+	add(web, "198.18.1.2", 8080, service.Masq, "198.18.1.3", 8080, service.Masq, self.String(), 80, service.Masq)
+	// The same real server behind a second service: one reply match.
+	add(service.Key{Family: service.IPv4, Proto: service.ProtoTCP, Addr: vip4, Port: 81}, "198.18.1.2", 8080, service.Masq)
+	add(service.Key{Family: service.IPv4, Proto: service.ProtoUDP, Addr: vip4, Port: 53}, "198.18.1.4", 53, service.Route, "198.18.1.5", 53, service.Tunnel)
+	add(service.Key{Family: service.IPv4, Proto: service.ProtoTCP, Addr: vip4, Port: 21}, "198.18.1.6", 21, service.Route)
+	add(service.Key{Family: service.IPv6, Proto: service.ProtoTCP, Addr: vip6, Port: 0}, "2001:db8:1::2", 0, service.Masq)
+	fwm := service.Key{Family: service.IPv4, FWMark: 7}
+	add(fwm, "198.18.1.7", 0, service.Masq)
+	// A deleted NAT real server lives on in the trash with its
+	// connections: its replies are still taken.
+	if err := ctl.DeleteDest(web, netip.MustParseAddr("198.18.1.3"), 8080); err != nil {
+		t.Fatal(err)
+	}
+
+	local := []netip.Addr{vip4, self, netip.MustParseAddr("198.18.0.2"), vip4}
+	got := buildRules(ctl.Snapshot(), ctl.Trash(), local)
+	want := planeRules{
+		Services: []link.Match{
+			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 20},
+			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 21},
+			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 80},
+			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 81},
+			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 1024, PortLast: 65535},
+			{Addr: pfx("198.18.100.1/32"), Proto: 17, Port: 53},
+			{Addr: pfx("2001:db8:100::1/128"), Proto: 6},
+		},
+		Replies: []link.Match{
+			{Addr: pfx("198.18.1.2/32"), Proto: 6, Port: 8080},
+			{Addr: pfx("198.18.1.3/32"), Proto: 6, Port: 8080},
+			{Addr: pfx("2001:db8:1::2/128"), Proto: 6},
+		},
+		Local:  []netip.Addr{netip.MustParseAddr("198.18.0.2"), self, vip4},
+		FWMark: []service.Key{fwm},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("rules (-want +got):\n%s", d)
+	}
+
+	// The filter and the ingress rule are the same lists; the filter
+	// compiles.
+	f := got.filter()
+	if _, err := f.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	ing := got.ingress([]string{"d0", "d1"})
+	if len(ing.Services) != len(got.Services) || len(ing.Replies) != len(got.Replies) || len(ing.Interfaces) != 2 {
+		t.Fatalf("ingress %+v", ing)
+	}
+	for i, m := range got.Replies {
+		if ing.Replies[i] != (hostnet.Match{Addr: m.Addr, Proto: m.Proto, Port: m.Port, PortLast: m.PortLast}) {
+			t.Errorf("ingress reply %d: %+v, want %+v", i, ing.Replies[i], m)
+		}
+	}
+
+	// Equality and union.
+	again := buildRules(ctl.Snapshot(), ctl.Trash(), local)
+	if !got.equal(&again) {
+		t.Error("the same inputs give different rules")
+	}
+	less := buildRules(service.NewSnapshot(nil), nil, local[:1])
+	if got.equal(&less) {
+		t.Error("different rules compare equal")
+	}
+	u := less.union(&got)
+	if len(u.Services) != len(got.Services) || len(u.Replies) != len(got.Replies) || len(u.Local) != 3 {
+		t.Errorf("union %+v", u)
+	}
+}
+
+func TestDataPlaneQueues(t *testing.T) {
+	if n := dataPlaneQueues(0); n < 1 || n > maxDefaultQueues {
+		t.Errorf("default %d queues", n)
+	}
+	if n := dataPlaneQueues(5); n != 5 {
+		t.Errorf("asked for 5, got %d", n)
+	}
+}
