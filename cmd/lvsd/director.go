@@ -17,9 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"golvs/internal/api"
 	"golvs/internal/control"
 	"golvs/internal/engine"
 	"golvs/internal/estimator"
+	"golvs/internal/statefile"
 )
 
 const directorHelp = `NAME
@@ -180,6 +182,9 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := restoreState(o.state, ctl, eng, log); err != nil {
+		return err
+	}
 
 	ln, err := listenSocket(o.socket)
 	if err != nil {
@@ -206,7 +211,12 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	}()
 
 	srv := &http.Server{
-		Handler:           http.NotFoundHandler(),
+		Handler: api.New(api.Config{
+			Control: ctl,
+			Engine:  eng,
+			Persist: func() error { return statefile.Write(o.state, statefile.Capture(ctl, eng)) },
+			Log:     log.With("component", "api"),
+		}),
 		ReadHeaderTimeout: 10 * time.Second, // a local client sends its header at once
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -237,6 +247,30 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		runErr = fmt.Errorf("data plane: %w", err)
 	}
 	return runErr
+}
+
+// restoreState loads the state file into ctl and eng. A missing file is a
+// first start; a file that does not load stops the director, since
+// starting empty would overwrite it at the first change.
+func restoreState(path string, ctl *control.Control, eng *engine.Engine, log *slog.Logger) error {
+	if n, err := statefile.RemoveTemps(path); err != nil {
+		return fmt.Errorf("state file: %w", err)
+	} else if n > 0 {
+		log.Info("removed temporary state files of an interrupted save", "count", n)
+	}
+	doc, err := statefile.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		log.Info("no state file: starting empty", "state", path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := statefile.Apply(doc, ctl, eng); err != nil {
+		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	log.Info("state restored", "state", path, "services", len(doc.Services))
+	return nil
 }
 
 // tick runs the engine's housekeeping every tickInterval until ctx ends.
