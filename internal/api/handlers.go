@@ -170,7 +170,7 @@ func (s *Server) putTimeouts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	respond(w, http.StatusNoContent, s.change(func() error {
-		return s.setTimeouts(ipvsadm.TimeoutConfig{TCP: t.TCP, TCPFin: t.TCPFin, UDP: t.UDP})
+		return s.setTimeouts(ipvsadm.TimeoutConfig(t))
 	}))
 }
 
