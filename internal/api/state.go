@@ -126,7 +126,7 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 }
 
 // state returns what a listing shows: the services with their real
-// servers, counters and rates in kernel order, the timeouts, the sync
+// servers, counters and rates in kernel order (see kernelOrder), the timeouts, the sync
 // daemons and, with conns, the connections that f selects (nil: all).
 func (s *Server) state(conns bool, f *connFilter) *ipvsadm.State {
 	snap := s.ctl.Snapshot()
@@ -137,7 +137,7 @@ func (s *Server) state(conns bool, f *connFilter) *ipvsadm.State {
 		Timeouts:    s.timeouts(),
 		Daemons:     s.daemonList(),
 	}
-	for _, svc := range snap.Services() {
+	for _, svc := range kernelOrder(snap.Services()) {
 		st.Services = append(st.Services, s.serviceEntry(svc))
 	}
 	if conns {
