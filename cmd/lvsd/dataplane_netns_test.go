@@ -276,15 +276,37 @@ func (p *dpProc) waitLog(t *testing.T, from int, re *regexp.Regexp, timeout time
 	}
 }
 
+// lvsdCaps are the only capabilities lvsd run gets (setpriv's bounding
+// set): what the issue allows and lvsd needs (CAP_NET_RAW for the packet
+// sockets, CAP_NET_ADMIN for nftables, rtnetlink and SO_SNDBUFFORCE; the
+// classic BPF filters need no CAP_BPF). It still runs as uid 0, for its
+// files.
+const lvsdCaps = "-all,+net_admin,+net_raw"
+
 // startLvsd runs lvsd run in the director's namespace with --interfaces
 // all, which must find d0 and d1, and waits for its data plane. It runs
-// until stopped, or the end of the test that made the topology.
+// with lvsdCaps only when setpriv(1) is there, and until stopped or the
+// end of the test that made the topology.
 func (x *dpTopo) startLvsd(t *testing.T) {
 	t.Helper()
-	cmd := x.dir.Command(x.lvsdBin, "run", "--interfaces", "all",
-		"--socket", filepath.Join(x.work, "lvsd.sock"), "--state", filepath.Join(x.work, "state"))
+	args := []string{x.lvsdBin, "run", "--interfaces", "all",
+		"--socket", filepath.Join(x.work, "lvsd.sock"), "--state", filepath.Join(x.work, "state")}
+	if _, err := exec.LookPath("setpriv"); err == nil {
+		args = append([]string{"setpriv", "--bounding-set=" + lvsdCaps, "--inh-caps=-all"}, args...)
+	} else {
+		t.Log("no setpriv(1): lvsd runs with all of root's capabilities")
+	}
+	cmd := x.dir.Command(args[0], args[1:]...)
 	x.lvsd = startProc(t, x.t, cmd, "director running")
 	x.lvsd.waitLog(t, 0, regexp.MustCompile(`data plane running.* interfaces=d0,d1 `), dpStartTimeout)
+	if args[0] == "setpriv" {
+		// ip netns exec and setpriv exec lvsd in the same process.
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", x.lvsd.cmd.Process.Pid))
+		// CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
+		if err != nil || !strings.Contains(string(st), "CapEff:\t0000000000003000\n") {
+			t.Fatalf("lvsd does not run with CAP_NET_ADMIN and CAP_NET_RAW alone (%v):\n%s", err, st)
+		}
+	}
 }
 
 // stopLvsd stops lvsd with SIGTERM and checks that it exited cleanly and
