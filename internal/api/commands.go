@@ -116,17 +116,19 @@ func (s *Server) postCommands(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	cmds := make([]ipvsadm.Command, len(req.Commands))
 	for i := range req.Commands {
-		if err := checkCommand(&req.Commands[i]); err != nil {
+		cmds[i] = req.Commands[i].Parsed()
+		if err := checkCommand(&cmds[i]); err != nil {
 			writeError(w, fmt.Errorf("command %d: %w", i, err))
 			return
 		}
 	}
-	resp := CommandsResponse{Results: make([]Result, len(req.Commands))}
+	resp := CommandsResponse{Results: make([]Result, len(cmds))}
 	s.mu.Lock()
 	changed := false
-	for i := range req.Commands {
-		c := &req.Commands[i]
+	for i := range cmds {
+		c := &cmds[i]
 		if err := s.apply(c); err != nil {
 			resp.Results[i].Error = wireError(err)
 			continue

@@ -37,7 +37,7 @@ var fuzzSeeds = []string{
 func FuzzCommands(f *testing.F) {
 	var all CommandsRequest
 	for _, l := range fuzzSeeds {
-		c := mustParse(f, l)
+		c := FromCommand(mustParse(f, l))
 		all.Commands = append(all.Commands, c)
 		b, _ := json.Marshal(CommandsRequest{Commands: all.Commands[len(all.Commands)-1:]})
 		f.Add(string(b))
@@ -45,8 +45,8 @@ func FuzzCommands(f *testing.F) {
 	b, _ := json.Marshal(all)
 	f.Add(string(b))
 	f.Add(`{"commands":[]}`)
-	f.Add(`{"commands":[{"Kind":6,"Service":{"Family":4,"Proto":6,"Addr":"198.18.0.1","Port":80},"Dest":"198.19.0.1","DestConfig":{"Fwd":2,"TunType":200,"Weight":-5}}]}`)
-	f.Add(`{"commands":[{"Kind":1,"Service":{"Family":6,"FWMark":1},"Config":{"Sched":"mh","Flags":4294967295,"Netmask":0}}]}`)
+	f.Add(`{"commands":[{"kind":6,"service":{"family":4,"proto":6,"addr":"198.18.0.1","port":80},"dest":"198.19.0.1","dest_config":{"fwd":2,"tun_type":200,"weight":-5}}]}`)
+	f.Add(`{"commands":[{"kind":1,"service":{"family":6,"fwmark":1},"config":{"sched":"mh","flags":4294967295,"netmask":0}}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		ctl := control.New(control.Config{})
 		eng, err := engine.New(engine.Config{Control: ctl, MaxConns: 64, TableShards: 1, Seed: 1})
@@ -87,6 +87,11 @@ func FuzzCommands(f *testing.F) {
 		}
 		if !reflect.DeepEqual(req1, req2) {
 			t.Fatalf("round trip changed the request:\n%+v\n%+v", req1, req2)
+		}
+		for _, w := range req1.Commands {
+			if back := FromCommand(w.Parsed()); back != w {
+				t.Fatalf("wire form not preserved: %+v -> %+v", w, back)
+			}
 		}
 	})
 }

@@ -39,9 +39,10 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	err := s.change(func() error { return s.ctl.AddService(spec.Key, spec.Config) })
+	k := service.Key(spec.Key)
+	err := s.change(func() error { return s.ctl.AddService(k, service.Config(spec.Config)) })
 	if err == nil {
-		w.Header().Set("Location", "/v1/services/"+ServiceID(spec.Key))
+		w.Header().Set("Location", "/v1/services/"+ServiceID(k))
 	}
 	respond(w, http.StatusCreated, err)
 }
@@ -52,12 +53,12 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var cfg service.Config
+	var cfg ServiceConfig
 	if err := decode(w, r, &cfg); err != nil {
 		writeError(w, err)
 		return
 	}
-	respond(w, http.StatusNoContent, s.change(func() error { return s.ctl.EditService(k, cfg) }))
+	respond(w, http.StatusNoContent, s.change(func() error { return s.ctl.EditService(k, service.Config(cfg)) }))
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request) {
@@ -80,11 +81,12 @@ func (s *Server) addDest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	dc := service.DestConfig(spec.Config)
 	err = s.change(func() error {
-		if err := checkDest(spec.Config); err != nil {
+		if err := checkDest(dc); err != nil {
 			return err
 		}
-		return s.ctl.AddDest(k, spec.Addr, spec.Port, spec.Config)
+		return s.ctl.AddDest(k, spec.Addr, spec.Port, dc)
 	})
 	if err == nil {
 		w.Header().Set("Location", "/v1/services/"+ServiceID(k)+"/dests/"+DestID(spec.Addr, spec.Port))
@@ -112,11 +114,12 @@ func (s *Server) editDest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var dc service.DestConfig
-	if err := decode(w, r, &dc); err != nil {
+	var wdc DestConfig
+	if err := decode(w, r, &wdc); err != nil {
 		writeError(w, err)
 		return
 	}
+	dc := service.DestConfig(wdc)
 	respond(w, http.StatusNoContent, s.change(func() error {
 		if err := checkDest(dc); err != nil {
 			return err

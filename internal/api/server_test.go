@@ -128,17 +128,17 @@ func TestEmptyState(t *testing.T) {
 
 func TestServices(t *testing.T) {
 	h := newHarness(t)
-	spec := ServiceSpec{Key: tcp80, Config: service.Config{Sched: "rr"}}
+	spec := ServiceSpec{Key: Key(tcp80), Config: ServiceConfig{Sched: "rr"}}
 	code, _ := h.do("POST", "/v1/services", spec)
 	if code != http.StatusCreated {
 		t.Fatalf("add: %d", code)
 	}
 	h.want("POST", "/v1/services", spec, http.StatusConflict, ClassServiceExists)
-	h.want("POST", "/v1/services", ServiceSpec{Key: service.Key{Family: 4, Proto: 6, Addr: vip, Port: 81}, Config: service.Config{Sched: "nope"}},
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key{Family: 4, Proto: 6, Addr: vip, Port: 81}, Config: ServiceConfig{Sched: "nope"}},
 		http.StatusUnprocessableEntity, ClassSchedNotFound)
-	h.want("POST", "/v1/services", ServiceSpec{Key: service.Key{Family: 4, Proto: 6, Addr: vip6, Port: 81}, Config: service.Config{Sched: "rr"}},
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key{Family: 4, Proto: 6, Addr: vip6, Port: 81}, Config: ServiceConfig{Sched: "rr"}},
 		http.StatusUnprocessableEntity, ClassInvalid)
-	h.want("POST", "/v1/services", ServiceSpec{Key: service.Key{Family: 5, FWMark: 1}, Config: service.Config{Sched: "rr"}},
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key{Family: 5, FWMark: 1}, Config: ServiceConfig{Sched: "rr"}},
 		http.StatusUnprocessableEntity, ClassAFNoSupport)
 
 	body := h.want("GET", svc80, nil, http.StatusOK, "")
@@ -152,16 +152,16 @@ func TestServices(t *testing.T) {
 	h.want("GET", "/v1/services/fwmark:0", nil, http.StatusBadRequest, ClassBadRequest)
 
 	// Edit is a full re-specification.
-	h.want("PUT", svc80, service.Config{Sched: "wlc", Flags: service.FlagPersistent, Timeout: 60}, http.StatusNoContent, "")
+	h.want("PUT", svc80, ServiceConfig{Sched: "wlc", Flags: service.FlagPersistent, Timeout: 60}, http.StatusNoContent, "")
 	if s := h.ctl.Snapshot().Get(tcp80); s.Config.Sched != "wlc" || s.Config.Timeout != 60 {
 		t.Errorf("after edit: %+v", s.Config)
 	}
-	h.want("PUT", "/v1/services/tcp:198.18.0.1:81", service.Config{Sched: "wlc"}, http.StatusNotFound, ClassNoService)
-	h.want("PUT", svc80, service.Config{Sched: "nope"}, http.StatusUnprocessableEntity, ClassSchedNotFound)
-	h.want("PUT", svc80, `{"Sched":"rr","Bogus":1}`, http.StatusBadRequest, ClassBadRequest)
+	h.want("PUT", "/v1/services/tcp:198.18.0.1:81", ServiceConfig{Sched: "wlc"}, http.StatusNotFound, ClassNoService)
+	h.want("PUT", svc80, ServiceConfig{Sched: "nope"}, http.StatusUnprocessableEntity, ClassSchedNotFound)
+	h.want("PUT", svc80, `{"sched":"rr","bogus":1}`, http.StatusBadRequest, ClassBadRequest)
 
 	// fwmark services by family and mark.
-	h.want("POST", "/v1/services", ServiceSpec{Key: service.Key{Family: service.IPv6, FWMark: 7}, Config: service.Config{Sched: "rr"}}, http.StatusCreated, "")
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key{Family: service.IPv6, FWMark: 7}, Config: ServiceConfig{Sched: "rr"}}, http.StatusCreated, "")
 	h.want("GET", "/v1/services/fwmark6:7", nil, http.StatusOK, "")
 	h.want("GET", "/v1/services/fwmark:7", nil, http.StatusNotFound, ClassNoService)
 	h.want("DELETE", "/v1/services/fwmark6:7", nil, http.StatusNoContent, "")
@@ -175,26 +175,26 @@ func TestServices(t *testing.T) {
 
 func TestDests(t *testing.T) {
 	h := newHarness(t)
-	h.want("POST", "/v1/services", ServiceSpec{Key: tcp80, Config: service.Config{Sched: "wrr"}}, http.StatusCreated, "")
-	d1 := DestSpec{Addr: rip1, Port: 8080, Config: service.DestConfig{Fwd: service.Masq, Weight: 2}}
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key(tcp80), Config: ServiceConfig{Sched: "wrr"}}, http.StatusCreated, "")
+	d1 := DestSpec{Addr: rip1, Port: 8080, Config: DestConfig{Fwd: service.Masq, Weight: 2}}
 	code, _ := h.do("POST", svc80+"/dests", d1)
 	if code != http.StatusCreated {
 		t.Fatalf("add dest: %d", code)
 	}
 	h.want("POST", svc80+"/dests", d1, http.StatusConflict, ClassDestExists)
 	h.want("POST", "/v1/services/tcp:198.18.0.1:81/dests", d1, http.StatusNotFound, ClassServiceUndef)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: service.DestConfig{Weight: -1}}, http.StatusUnprocessableEntity, ClassRange)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: service.DestConfig{Weight: 1, UThreshold: 1, LThreshold: 2}}, http.StatusUnprocessableEntity, ClassRange)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: netip.MustParseAddr("2001:db8::2"), Port: 80, Config: service.DestConfig{Fwd: service.Masq, Weight: 1}},
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: DestConfig{Weight: -1}}, http.StatusUnprocessableEntity, ClassRange)
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: DestConfig{Weight: 1, UThreshold: 1, LThreshold: 2}}, http.StatusUnprocessableEntity, ClassRange)
+	h.want("POST", svc80+"/dests", DestSpec{Addr: netip.MustParseAddr("2001:db8::2"), Port: 80, Config: DestConfig{Fwd: service.Masq, Weight: 1}},
 		http.StatusUnprocessableEntity, ClassAFNoSupport)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: netip.MustParseAddr("224.0.0.1"), Port: 80, Config: service.DestConfig{Weight: 1}}, http.StatusUnprocessableEntity, ClassInvalid)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: service.DestConfig{Fwd: service.Tunnel, TunType: service.TunGUE, Weight: 1}},
+	h.want("POST", svc80+"/dests", DestSpec{Addr: netip.MustParseAddr("224.0.0.1"), Port: 80, Config: DestConfig{Weight: 1}}, http.StatusUnprocessableEntity, ClassInvalid)
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: DestConfig{Fwd: service.Tunnel, TunType: service.TunGUE, Weight: 1}},
 		http.StatusUnprocessableEntity, ClassInvalid)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: service.DestConfig{Fwd: service.Tunnel, TunType: 9, Weight: 1}},
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: DestConfig{Fwd: service.Tunnel, TunType: 9, Weight: 1}},
 		http.StatusUnprocessableEntity, ClassInvalid)
 	h.want("POST", svc80+"/dests", `{"addr":"198.19.0.300","port":80}`, http.StatusBadRequest, ClassBadRequest)
 	h.want("POST", svc80+"/dests", `{"addr":"198.19.0.3","port":70000}`, http.StatusBadRequest, ClassBadRequest)
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: service.DestConfig{Fwd: service.Route, Weight: 1}}, http.StatusCreated, "")
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip2, Port: 80, Config: DestConfig{Fwd: service.Route, Weight: 1}}, http.StatusCreated, "")
 
 	// Kernel order: the last added first.
 	st := h.state("")
@@ -202,28 +202,28 @@ func TestDests(t *testing.T) {
 		t.Fatalf("dests: %+v", got)
 	}
 
-	h.want("PUT", svc80+"/dests/198.19.0.1:8080", service.DestConfig{Fwd: service.Masq, Weight: 5}, http.StatusNoContent, "")
+	h.want("PUT", svc80+"/dests/198.19.0.1:8080", DestConfig{Fwd: service.Masq, Weight: 5}, http.StatusNoContent, "")
 	if e, _ := h.srv.service(tcp80); e.Dests[1].Config.Weight != 5 {
 		t.Errorf("edit: %+v", e.Dests[1])
 	}
-	h.want("PUT", svc80+"/dests/198.19.0.1:8081", service.DestConfig{Weight: 1}, http.StatusNotFound, ClassNoDest)
-	h.want("PUT", "/v1/services/tcp:198.18.0.1:81/dests/198.19.0.1:8080", service.DestConfig{Weight: 1}, http.StatusNotFound, ClassServiceUndef)
-	h.want("PUT", svc80+"/dests/198.19.0.1", service.DestConfig{Weight: 1}, http.StatusBadRequest, ClassBadRequest)
+	h.want("PUT", svc80+"/dests/198.19.0.1:8081", DestConfig{Weight: 1}, http.StatusNotFound, ClassNoDest)
+	h.want("PUT", "/v1/services/tcp:198.18.0.1:81/dests/198.19.0.1:8080", DestConfig{Weight: 1}, http.StatusNotFound, ClassServiceUndef)
+	h.want("PUT", svc80+"/dests/198.19.0.1", DestConfig{Weight: 1}, http.StatusBadRequest, ClassBadRequest)
 	h.want("DELETE", svc80+"/dests/198.19.0.1:8080", nil, http.StatusNoContent, "")
 	h.want("DELETE", svc80+"/dests/198.19.0.1:8080", nil, http.StatusNotFound, ClassNoDest)
 	if got := len(h.ctl.Trash()); got != 1 {
 		t.Errorf("trash holds %d, want the deleted real server", got)
 	}
 	// IPv6 real servers in brackets.
-	h.want("POST", "/v1/services", ServiceSpec{Key: service.Key{Family: 6, Proto: 17, Addr: vip6, Port: 53}, Config: service.Config{Sched: "rr"}}, http.StatusCreated, "")
-	h.want("POST", "/v1/services/udp:[2001:db8::1]:53/dests", DestSpec{Addr: netip.MustParseAddr("2001:db8::10"), Port: 53, Config: service.DestConfig{Weight: 1}}, http.StatusCreated, "")
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key{Family: 6, Proto: 17, Addr: vip6, Port: 53}, Config: ServiceConfig{Sched: "rr"}}, http.StatusCreated, "")
+	h.want("POST", "/v1/services/udp:[2001:db8::1]:53/dests", DestSpec{Addr: netip.MustParseAddr("2001:db8::10"), Port: 53, Config: DestConfig{Weight: 1}}, http.StatusCreated, "")
 	h.want("DELETE", "/v1/services/udp:[2001:db8::1]:53/dests/[2001:db8::10]:53", nil, http.StatusNoContent, "")
 }
 
 func TestZeroFlush(t *testing.T) {
 	h := newHarness(t)
-	h.want("POST", "/v1/services", ServiceSpec{Key: tcp80, Config: service.Config{Sched: "rr"}}, http.StatusCreated, "")
-	h.want("POST", svc80+"/dests", DestSpec{Addr: rip1, Port: 80, Config: service.DestConfig{Fwd: service.Masq, Weight: 1}}, http.StatusCreated, "")
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key(tcp80), Config: ServiceConfig{Sched: "rr"}}, http.StatusCreated, "")
+	h.want("POST", svc80+"/dests", DestSpec{Addr: rip1, Port: 80, Config: DestConfig{Fwd: service.Masq, Weight: 1}}, http.StatusCreated, "")
 	w := h.eng.NewWorker(0)
 	w.Begin()
 	w.In(&engine.Packet{Proto: service.ProtoTCP, Src: netip.MustParseAddr("198.18.5.5"), SrcPort: 1234, Dst: vip, DstPort: 80, TCPFlags: 0x02, Len: 60})
@@ -339,7 +339,7 @@ func TestCommands(t *testing.T) {
 	}
 	var req CommandsRequest
 	for _, l := range lines {
-		req.Commands = append(req.Commands, mustParse(t, l))
+		req.Commands = append(req.Commands, FromCommand(mustParse(t, l)))
 	}
 	body := h.want("POST", "/v1/commands", req, http.StatusOK, "")
 	var resp CommandsResponse
@@ -362,7 +362,7 @@ func TestCommands(t *testing.T) {
 		if r.Error != nil {
 			// The class turns back into the sentinel, which gives
 			// ipvsadm's message for the command.
-			text, code := req.Commands[i].Failure(ErrorOf(r.Error.Class))
+			text, code := req.Commands[i].Parsed().Failure(ErrorOf(r.Error.Class))
 			if code != ipvsadm.ExitKernel || text == "" {
 				t.Errorf("%s: failure %q %d", lines[i], text, code)
 			}
@@ -380,25 +380,27 @@ func TestCommands(t *testing.T) {
 	}
 
 	// A batch that changes nothing saves nothing.
-	h.want("POST", "/v1/commands", CommandsRequest{Commands: []ipvsadm.Command{mustParse(t, "-Z")}}, http.StatusOK, "")
+	h.want("POST", "/v1/commands", CommandsRequest{Commands: []Command{FromCommand(mustParse(t, "-Z"))}}, http.StatusOK, "")
 	if h.saves != 1 {
 		t.Errorf("zeroing saved")
 	}
 	// Malformed batches are refused as a whole.
 	for _, bad := range []struct{ name, body string }{
-		{"listing", `{"commands":[{"Kind":1,"Service":{"Family":4,"Proto":6,"Addr":"198.18.0.3","Port":80},"Config":{"Sched":"rr"}},{"Kind":5}]}`},
-		{"restore", `{"commands":[{"Kind":12}]}`},
-		{"unknown kind", `{"commands":[{"Kind":99}]}`},
-		{"none", `{"commands":[{"Kind":0}]}`},
-		{"no family", `{"commands":[{"Kind":1,"Config":{"Sched":"rr"}}]}`},
-		{"zero no family", `{"commands":[{"Kind":14,"Options":4}]}`},
-		{"daemon state", `{"commands":[{"Kind":10,"Daemon":{"State":"primary"}}]}`},
+		{"listing", `{"commands":[{"kind":1,"service":{"family":4,"proto":6,"addr":"198.18.0.3","port":80},"config":{"sched":"rr"}},{"kind":5}]}`},
+		{"restore", `{"commands":[{"kind":12}]}`},
+		{"unknown kind", `{"commands":[{"kind":99}]}`},
+		{"none", `{"commands":[{"kind":0}]}`},
+		{"no family", `{"commands":[{"kind":1,"config":{"sched":"rr"}}]}`},
+		{"zero no family", `{"commands":[{"kind":14,"options":4}]}`},
+		{"daemon state", `{"commands":[{"kind":10,"daemon":{"state":"primary"}}]}`},
 		{"not json", `-A -t 198.18.0.1:80`},
 		{"empty", ``},
 		{"unknown field", `{"commands":[],"extra":1}`},
+		{"Go field names", `{"commands":[{"Kind":3}]}`},
 		{"trailing", `{"commands":[]}{}`},
-		{"wrong type", `{"commands":{"Kind":1}}`},
-		{"bad address", `{"commands":[{"Kind":1,"Service":{"Family":4,"Addr":"1.2.3"}}]}`},
+		{"wrong type", `{"commands":{"kind":1}}`},
+		{"bad address", `{"commands":[{"kind":1,"service":{"family":4,"addr":"1.2.3"}}]}`},
+		{"kind out of range", `{"commands":[{"kind":256}]}`},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
 			h.want("POST", "/v1/commands", bad.body, http.StatusBadRequest, ClassBadRequest)
@@ -412,13 +414,13 @@ func TestCommands(t *testing.T) {
 func TestNotSaved(t *testing.T) {
 	h := newHarness(t)
 	h.fail = syscall.ENOSPC
-	h.want("POST", "/v1/services", ServiceSpec{Key: tcp80, Config: service.Config{Sched: "rr"}}, http.StatusInternalServerError, ClassNotSaved)
+	h.want("POST", "/v1/services", ServiceSpec{Key: Key(tcp80), Config: ServiceConfig{Sched: "rr"}}, http.StatusInternalServerError, ClassNotSaved)
 	if h.ctl.Snapshot().Get(tcp80) == nil {
 		t.Fatal("the change was not applied")
 	}
-	code, body := h.do("POST", "/v1/commands", CommandsRequest{Commands: []ipvsadm.Command{
-		mustParse(t, "-A -t 198.18.0.1:80 -s rr"),
-		mustParse(t, "-A -t 198.18.0.1:81 -s rr"),
+	code, body := h.do("POST", "/v1/commands", CommandsRequest{Commands: []Command{
+		FromCommand(mustParse(t, "-A -t 198.18.0.1:80 -s rr")),
+		FromCommand(mustParse(t, "-A -t 198.18.0.1:81 -s rr")),
 	}})
 	var resp CommandsResponse
 	if err := json.Unmarshal([]byte(body), &resp); err != nil || code != http.StatusInternalServerError {

@@ -13,15 +13,15 @@ import (
 // ServiceSpec is the body of POST /v1/services: the service to add and
 // its configuration (a full specification: what ipvsadm -A sends).
 type ServiceSpec struct {
-	Key    service.Key    `json:"key"`
-	Config service.Config `json:"config"`
+	Key    Key           `json:"key"`
+	Config ServiceConfig `json:"config"`
 }
 
 // DestSpec is the body of POST /v1/services/{svc}/dests.
 type DestSpec struct {
-	Addr   netip.Addr         `json:"addr"`
-	Port   uint16             `json:"port"`
-	Config service.DestConfig `json:"config"`
+	Addr   netip.Addr `json:"addr"`
+	Port   uint16     `json:"port"`
+	Config DestConfig `json:"config"`
 }
 
 // Timeouts is the body of GET and PUT /v1/timeouts, in seconds; in a PUT
@@ -41,11 +41,11 @@ type Settings struct {
 }
 
 // CommandsRequest is the body of POST /v1/commands: parsed ipvsadm
-// commands (ipvsadm.Command in its Go field names), applied one after the
+// commands (see Command), applied one after the
 // other as ipvsadm -R applies its lines: a failure does not stop the
 // following commands.
 type CommandsRequest struct {
-	Commands []ipvsadm.Command `json:"commands"`
+	Commands []Command `json:"commands"`
 }
 
 // CommandsResponse is the answer to POST /v1/commands: one result per

@@ -199,8 +199,12 @@ func (c *Client) State(ctx context.Context, opt StateOptions) (*ipvsadm.State, e
 // request as a whole: lvsd unreachable, a malformed command (nothing was
 // applied), or the state not saved (everything in results was applied).
 func (c *Client) Apply(ctx context.Context, cmds []ipvsadm.Command) (results []error, err error) {
+	req := api.CommandsRequest{Commands: make([]api.Command, len(cmds))}
+	for i, cmd := range cmds {
+		req.Commands[i] = api.FromCommand(cmd)
+	}
 	var resp api.CommandsResponse
-	err = c.do(ctx, http.MethodPost, "/v1/commands", api.CommandsRequest{Commands: cmds}, &resp)
+	err = c.do(ctx, http.MethodPost, "/v1/commands", req, &resp)
 	if len(resp.Results) == len(cmds) {
 		results = make([]error, len(cmds))
 		for i, r := range resp.Results {
@@ -235,12 +239,12 @@ func (c *Client) Service(ctx context.Context, k service.Key) (*ipvsadm.ServiceEn
 
 // AddService adds a virtual service (ipvsadm -A).
 func (c *Client) AddService(ctx context.Context, k service.Key, cfg service.Config) error {
-	return c.do(ctx, http.MethodPost, "/v1/services", api.ServiceSpec{Key: k, Config: cfg}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/services", api.ServiceSpec{Key: api.Key(k), Config: api.ServiceConfig(cfg)}, nil)
 }
 
 // EditService replaces a service's configuration (ipvsadm -E).
 func (c *Client) EditService(ctx context.Context, k service.Key, cfg service.Config) error {
-	return c.do(ctx, http.MethodPut, "/v1/services/"+url.PathEscape(api.ServiceID(k)), cfg, nil)
+	return c.do(ctx, http.MethodPut, "/v1/services/"+url.PathEscape(api.ServiceID(k)), api.ServiceConfig(cfg), nil)
 }
 
 // DeleteService deletes a service (ipvsadm -D).
@@ -255,12 +259,12 @@ func destPath(k service.Key, addr netip.Addr, port uint16) string {
 // AddDest adds a real server (ipvsadm -a).
 func (c *Client) AddDest(ctx context.Context, k service.Key, addr netip.Addr, port uint16, dc service.DestConfig) error {
 	return c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(api.ServiceID(k))+"/dests",
-		api.DestSpec{Addr: addr, Port: port, Config: dc}, nil)
+		api.DestSpec{Addr: addr, Port: port, Config: api.DestConfig(dc)}, nil)
 }
 
 // EditDest replaces a real server's configuration (ipvsadm -e).
 func (c *Client) EditDest(ctx context.Context, k service.Key, addr netip.Addr, port uint16, dc service.DestConfig) error {
-	return c.do(ctx, http.MethodPut, destPath(k, addr, port), dc, nil)
+	return c.do(ctx, http.MethodPut, destPath(k, addr, port), api.DestConfig(dc), nil)
 }
 
 // DeleteDest deletes a real server (ipvsadm -d).
