@@ -234,8 +234,8 @@ func (r *systemResolver) Port(proto uint8, port uint16) (string, bool) {
 // restoreBatch is how many -R commands go to lvsd in one request: lvsd
 // saves its state once per request, so large batches make a restore of
 // thousands of lines cost a few saves; 4096 commands encode to about
-// 3 MB, far below the API's body limit.
-const restoreBatch = 4096
+// 3 MB, far below the API's body limit. A variable for tests.
+var restoreBatch = 4096
 
 // restore carries out -R: the lines of stdin, parsed and reported by
 // ipvsadm.Parser.ReadRestore exactly as ipvsadm does, with the changes
@@ -328,6 +328,9 @@ func (rs *restorer) apply(c ipvsadm.Command) error {
 			return errAborted
 		}
 		rs.emit(rs.msgs.Len())
+		// -h and -v end ipvsadm with status 0; a listing that fails ends
+		// the restore with its own status.
+		rs.lastCode = 0
 		switch c.Kind {
 		case ipvsadm.CmdHelp:
 			fmt.Fprint(rs.stdout, ipvsadm.HelpText(rs.program))
@@ -343,7 +346,6 @@ func (rs *restorer) apply(c ipvsadm.Command) error {
 			rs.fatal, rs.fatalAt = err, rs.msgs.Len()
 			return errAborted
 		}
-		rs.lastCode = 0
 		return err
 	}
 	rs.pending = append(rs.pending, pendingCmd{c: c, pos: rs.msgs.Len()})
