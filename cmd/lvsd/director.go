@@ -28,8 +28,8 @@ const directorHelp = `NAME
     lvsd run - run the director: the IPVS control plane and its data plane
 
 SYNOPSIS
-    lvsd run [--socket PATH] [--state PATH] [--interfaces LIST|none]
-             [--log-format text|json]
+    lvsd run [--socket PATH] [--state PATH] [--interfaces LIST|all|none]
+             [--queues N] [--log-format text|json]
 
 DESCRIPTION
     Runs the load balancer: the virtual services and real servers that
@@ -56,9 +56,14 @@ OPTIONS
         The state file. Default: /var/lib/lvsd/state.
 
     --interfaces LIST
-        The interfaces the director forwards packets on, comma-separated,
-        or "none" for no data plane (the control plane alone).
-        Default: none.
+        The interfaces the director forwards packets on, comma-separated;
+        "all" for every Ethernet interface that is up (not loopback, not
+        a bridge or bond port); or "none" for no data plane (the control
+        plane alone). Default: none.
+
+    --queues N
+        The number of data-path workers, each with its own receive rings
+        on every interface. Default: 0, the number of CPUs up to 2.
 
     --log-format text|json
         The format of the log on stderr. Default: text.
@@ -106,6 +111,7 @@ type directorOpts struct {
 	socket     string
 	state      string
 	interfaces string
+	queues     int
 	http       string
 	logFormat  string
 }
@@ -122,6 +128,7 @@ func parseDirector(args []string) (directorOpts, error) {
 	fs.StringVar(&o.socket, "socket", defaultSocket, "")
 	fs.StringVar(&o.state, "state", defaultState, "")
 	fs.StringVar(&o.interfaces, "interfaces", "none", "")
+	fs.IntVar(&o.queues, "queues", 0, "")
 	fs.StringVar(&o.http, "http", "", "")
 	fs.StringVar(&o.logFormat, "log-format", "text", "")
 	if err := fs.Parse(args); err != nil {
@@ -143,6 +150,8 @@ func parseDirector(args []string) (directorOpts, error) {
 		return o, fmt.Errorf("%w: --state is empty", errUsage)
 	case o.interfaces == "":
 		return o, fmt.Errorf("%w: --interfaces is empty (use \"none\" for no data plane)", errUsage)
+	case o.queues < 0:
+		return o, fmt.Errorf("%w: --queues %d: want 0 (the default) or more", errUsage, o.queues)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return o, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, o.logFormat)
 	}
@@ -177,7 +186,9 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 
 // direct runs the director until ctx ends.
 func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
-	ctl := control.New(control.Config{})
+	dp := dataPlaneConfig{Interfaces: o.interfaces, Queues: o.queues}
+	// Data-path worker i counts in shard i of every counter.
+	ctl := control.New(control.Config{StatsShards: dataPlaneQueues(dp.Queues)})
 	eng, err := engine.New(engine.Config{Control: ctl})
 	if err != nil {
 		return err
@@ -197,7 +208,7 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	stopDP, err := startDataPlane(ctx, dataPlaneConfig{Interfaces: o.interfaces}, eng, ctl, log.With("component", "dataplane"))
+	stopDP, err := startDataPlane(ctx, dp, eng, ctl, log.With("component", "dataplane"))
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
@@ -250,8 +261,10 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 }
 
 // restoreState loads the state file into ctl and eng. A missing file is a
-// first start; a file that does not load stops the director, since
-// starting empty would overwrite it at the first change.
+// first start: the empty state is written at once, so that a state path
+// lvsd cannot write fails now rather than at the first change. A file
+// that does not load stops the director, since starting empty would
+// overwrite it at the first change.
 func restoreState(path string, ctl *control.Control, eng *engine.Engine, log *slog.Logger) error {
 	if n, err := statefile.RemoveTemps(path); err != nil {
 		return fmt.Errorf("state file: %w", err)
@@ -261,6 +274,9 @@ func restoreState(path string, ctl *control.Control, eng *engine.Engine, log *sl
 	doc, err := statefile.Read(path)
 	if errors.Is(err, os.ErrNotExist) {
 		log.Info("no state file: starting empty", "state", path)
+		if err := statefile.Write(path, statefile.Capture(ctl, eng)); err != nil {
+			return fmt.Errorf("state file: %w", err)
+		}
 		return nil
 	}
 	if err != nil {
