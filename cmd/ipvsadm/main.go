@@ -250,11 +250,13 @@ func (r *runner) restore(ctx context.Context, p *ipvsadm.Parser) int {
 	}
 	if rs.fatal != nil {
 		rs.emit(rs.fatalAt)
-		code, _ := r.transportFailure(rs.fatal)
-		if code == 0 {
-			code = exitUnreachable
+		if code, ok := r.transportFailure(rs.fatal); ok {
+			return code
 		}
-		return code
+		// lvsd refused a batch as a whole (a bug of one side or the
+		// other: the commands were parsed here).
+		fmt.Fprintf(r.stderr, "%s: %v\n", r.program, rs.fatal)
+		return ipvsadm.ExitKernel
 	}
 	rs.emit(rs.msgs.Len())
 	code := 0
