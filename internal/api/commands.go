@@ -127,14 +127,17 @@ func (s *Server) postCommands(w http.ResponseWriter, r *http.Request) {
 	resp := CommandsResponse{Results: make([]Result, len(cmds))}
 	s.mu.Lock()
 	changed := false
-	for i := range cmds {
-		c := &cmds[i]
-		if err := s.apply(c); err != nil {
-			resp.Results[i].Error = wireError(err)
-			continue
+	// One snapshot for the whole batch, published when it is applied.
+	s.ctl.Batch(func() {
+		for i := range cmds {
+			c := &cmds[i]
+			if err := s.apply(c); err != nil {
+				resp.Results[i].Error = wireError(err)
+				continue
+			}
+			changed = changed || changesState(c.Kind)
 		}
-		changed = changed || changesState(c.Kind)
-	}
+	})
 	var err error
 	if changed {
 		err = s.save()

@@ -79,6 +79,8 @@ type Control struct {
 	changed  chan struct{}                        // guarded by mu: closed by the next publish (Changed)
 	trash    []*service.Dest                      // guarded by mu: deleted destinations still referenced or recently idle
 	entries  map[*stats.Counters]*estimator.Entry // guarded by mu: the estimator entry of each stats object
+	batching bool                                 // guarded by mu: inside Batch, publication waits
+	dirty    bool                                 // guarded by mu: a change waits for publication
 }
 
 // New returns a Control with no services.
@@ -154,9 +156,34 @@ func (c *Control) Changed() <-chan struct{} {
 	return c.changed
 }
 
+// Batch runs fn, which makes several changes, and publishes one snapshot
+// at its end instead of one per change (a restore of thousands of lines
+// would otherwise rebuild the snapshot thousands of times). Changes within
+// fn take effect for the data path together, when Batch returns. fn must
+// not call Batch.
+func (c *Control) Batch(fn func()) {
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.batching = false
+		if c.dirty {
+			c.dirty = false
+			c.publish()
+		}
+		c.mu.Unlock()
+	}()
+	fn()
+}
+
 // publish builds and stores a new snapshot and wakes the waiters of
-// Changed. Called with mu held.
+// Changed, or within a Batch notes that one is due. Called with mu held.
 func (c *Control) publish() {
+	if c.batching {
+		c.dirty = true
+		return
+	}
 	list := make([]*service.Service, len(c.services))
 	copy(list, c.services)
 	c.snap.Store(service.NewSnapshot(list))

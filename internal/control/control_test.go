@@ -296,3 +296,29 @@ func TestRatesAndZero(t *testing.T) {
 		t.Fatalf("after -Z: cps %d conns %d", r.CPS, s.Stats.Read().Conns)
 	}
 }
+
+func TestBatchPublishesOnce(t *testing.T) {
+	c, _ := newControl(t)
+	before := c.Snapshot()
+	ch := c.Changed()
+	c.Batch(func() {
+		mustOK(t, c.AddService(web, service.Config{Sched: "rr"}))
+		mustOK(t, c.AddDest(web, rs1, 80, masq1))
+		// Errors inside a batch still come back, and nothing shows yet.
+		if err := c.AddService(web, service.Config{Sched: "rr"}); !errors.Is(err, ErrServiceExists) {
+			t.Fatalf("duplicate in batch: %v", err)
+		}
+		if c.Snapshot() != before {
+			t.Fatal("a change was published inside the batch")
+		}
+	})
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not signalled after the batch")
+	}
+	s := c.Snapshot().Get(web)
+	if s == nil || len(s.Dests) != 1 {
+		t.Fatalf("batch result not published: %+v", s)
+	}
+}

@@ -134,7 +134,16 @@ func seconds(d time.Duration) uint32 { return uint32(d / time.Second) }
 // entry that ctl refuses, with an error naming it: a state file that no
 // longer loads (a scheduler this build lacks) must not be dropped
 // silently and then overwritten.
-func Apply(d *Document, ctl *control.Control, eng *engine.Engine) error {
+func Apply(d *Document, ctl *control.Control, eng *engine.Engine) (err error) {
+	// One snapshot for the whole document.
+	ctl.Batch(func() { err = applyServices(d, ctl) })
+	if err != nil {
+		return err
+	}
+	return applyRest(d, eng)
+}
+
+func applyServices(d *Document, ctl *control.Control) error {
 	for i := range d.Services {
 		s := &d.Services[i]
 		k := service.Key{Family: service.Family(s.Family), Proto: s.Protocol, Addr: s.Addr, Port: s.Port, FWMark: s.FWMark}
@@ -155,6 +164,10 @@ func Apply(d *Document, ctl *control.Control, eng *engine.Engine) error {
 			}
 		}
 	}
+	return nil
+}
+
+func applyRest(d *Document, eng *engine.Engine) error {
 	t := d.Timeouts
 	if err := eng.SetTimeouts(time.Duration(t.TCP)*time.Second, time.Duration(t.TCPFin)*time.Second, time.Duration(t.UDP)*time.Second); err != nil {
 		return fmt.Errorf("timeouts %d %d %d: %w", t.TCP, t.TCPFin, t.UDP, err)
