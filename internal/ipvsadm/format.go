@@ -1,12 +1,10 @@
 package ipvsadm
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 
 	"golvs/internal/control"
@@ -1018,165 +1016,34 @@ func (p *printer) daemons(s *State) {
 
 // PortTable names ports per protocol as getservbyport reads /etc/services:
 // the first entry for a port and protocol wins. It is a Resolver that
-// names no hosts. A PortTable is immutable and safe for concurrent use.
+// names no hosts, over the same services database the parser reads names
+// with (ServiceNames). A PortTable is immutable and safe for concurrent
+// use.
 type PortTable struct {
-	names map[portKey]string
-}
-
-type portKey struct {
-	proto uint8
-	port  uint16
+	s *ServiceNames
 }
 
 // ParsePorts reads a services table in /etc/services format ("name
 // port/protocol aliases... # comment"); entries for protocols other than
 // tcp, udp and sctp, and malformed lines, are skipped as glibc skips them.
 func ParsePorts(r io.Reader) (*PortTable, error) {
-	t := &PortTable{names: make(map[portKey]string)}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		num, protoName, ok := strings.Cut(f[1], "/")
-		if !ok {
-			continue
-		}
-		port, err := strconv.ParseUint(num, 10, 16)
-		if err != nil {
-			continue
-		}
-		var proto uint8
-		switch protoName {
-		case "tcp":
-			proto = service.ProtoTCP
-		case "udp":
-			proto = service.ProtoUDP
-		case "sctp":
-			proto = service.ProtoSCTP
-		default:
-			continue
-		}
-		k := portKey{proto, uint16(port)}
-		if _, dup := t.names[k]; !dup {
-			t.names[k] = f[0]
-		}
+	s, err := ParseServiceNames(r)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read services: %w", err)
-	}
-	return t, nil
+	return &PortTable{s: s}, nil
 }
 
 // Port implements Resolver.
-func (t *PortTable) Port(proto uint8, port uint16) (string, bool) {
-	name, ok := t.names[portKey{proto, port}]
-	return name, ok
-}
+func (t *PortTable) Port(proto uint8, port uint16) (string, bool) { return t.s.Name(port, proto) }
 
 // Host implements Resolver: a PortTable names no addresses.
 func (t *PortTable) Host(netip.Addr) (string, bool) { return "", false }
 
-// DefaultPorts returns the built-in table: the tcp, udp and sctp entries of
-// Debian's /etc/services (netbase 6.4, as on the oracle VM and Debian
-// bookworm; copied 2026-11-22) for the ports of common load-balanced services
-// and every port the oracle transcripts name (domain, http, https, sip,
-// sip-tls, http-alt). Ports outside it print as numbers; to name them as
-// the host does, read the host's table with ParsePorts.
+// DefaultPorts returns the built-in table: Debian netbase 6.4's
+// /etc/services (as on the oracle VM and Debian bookworm), the table the
+// parser's BuiltinServiceNames holds. To name ports as the host does, read
+// the host's table with ParsePorts.
 func DefaultPorts() *PortTable { return defaultPorts() }
 
-var defaultPorts = sync.OnceValue(func() *PortTable {
-	t, err := ParsePorts(strings.NewReader(netbasePorts))
-	if err != nil {
-		panic("ipvsadm: built-in services table: " + err.Error())
-	}
-	return t
-})
-
-// netbasePorts is a subset of netbase 6.4's /etc/services, in its order.
-const netbasePorts = `
-echo           7/tcp
-echo           7/udp
-ftp-data       20/tcp
-ftp            21/tcp
-fsp            21/udp
-ssh            22/tcp
-telnet         23/tcp
-smtp           25/tcp
-time           37/tcp
-time           37/udp
-whois          43/tcp
-domain         53/tcp
-domain         53/udp
-bootps         67/udp
-bootpc         68/udp
-tftp           69/udp
-gopher         70/tcp
-finger         79/tcp
-http           80/tcp
-kerberos       88/tcp
-kerberos       88/udp
-pop3           110/tcp
-sunrpc         111/tcp
-sunrpc         111/udp
-auth           113/tcp
-nntp           119/tcp
-ntp            123/udp
-netbios-ns     137/udp
-netbios-dgm    138/udp
-netbios-ssn    139/tcp
-imap2          143/tcp
-snmp           161/tcp
-snmp           161/udp
-snmp-trap      162/tcp
-snmp-trap      162/udp
-bgp            179/tcp
-ldap           389/tcp
-ldap           389/udp
-https          443/tcp
-https          443/udp
-microsoft-ds   445/tcp
-submissions    465/tcp
-isakmp         500/udp
-ipp            631/tcp
-shell          514/tcp
-syslog         514/udp
-printer        515/tcp
-submission     587/tcp
-ldaps          636/tcp
-ldaps          636/udp
-rsync          873/tcp
-imaps          993/tcp
-pop3s          995/tcp
-socks          1080/tcp
-openvpn        1194/tcp
-openvpn        1194/udp
-ms-sql-s       1433/tcp
-radius         1812/tcp
-radius         1812/udp
-radius-acct    1813/tcp
-radius-acct    1813/udp
-nfs            2049/tcp
-nfs            2049/udp
-iscsi-target   3260/tcp
-mysql          3306/tcp
-ms-wbt-server  3389/tcp
-ipsec-nat-t    4500/udp
-sip            5060/tcp
-sip            5060/udp
-sip-tls        5061/tcp
-sip-tls        5061/udp
-xmpp-client    5222/tcp
-xmpp-server    5269/tcp
-mdns           5353/udp
-postgresql     5432/tcp
-amqps          5671/tcp
-amqp           5672/tcp
-amqp           5672/sctp
-redis          6379/tcp
-ircs-u         6697/tcp
-http-alt       8080/tcp
-git            9418/tcp
-`
+var defaultPorts = sync.OnceValue(func() *PortTable { return &PortTable{s: BuiltinServiceNames()} })
