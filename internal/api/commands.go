@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"golvs/internal/control"
 	"golvs/internal/ipvsadm"
 	"golvs/internal/service"
 )
@@ -38,19 +37,6 @@ func checkCommand(c *ipvsadm.Command) error {
 	return nil
 }
 
-// checkDest applies the kernel's checks of a real server's tunnel that
-// control does not make (ip_vs_ctl.c ip_vs_add_dest/ip_vs_edit_dest:
-// an unknown tunnel type, GUE without a port: EINVAL).
-func checkDest(dc service.DestConfig) error {
-	if dc.TunType > service.TunGRE {
-		return fmt.Errorf("tunnel type %d: %w", dc.TunType, control.ErrInvalid)
-	}
-	if dc.Fwd == service.Tunnel && dc.TunType == service.TunGUE && dc.TunPort == 0 {
-		return fmt.Errorf("GUE tunnel without a port: %w", control.ErrInvalid)
-	}
-	return nil
-}
-
 // changesState reports whether a successful c changes what the state
 // file holds (-Z and the daemons do not).
 func changesState(k ipvsadm.Kind) bool {
@@ -75,14 +61,8 @@ func (s *Server) apply(c *ipvsadm.Command) error {
 		s.ctl.Flush()
 		return nil
 	case ipvsadm.CmdAddServer:
-		if err := checkDest(c.DestConfig); err != nil {
-			return err
-		}
 		return s.ctl.AddDest(c.Service, c.Dest, c.DestPort, c.DestConfig)
 	case ipvsadm.CmdEditServer:
-		if err := checkDest(c.DestConfig); err != nil {
-			return err
-		}
 		return s.ctl.EditDest(c.Service, c.Dest, c.DestPort, c.DestConfig)
 	case ipvsadm.CmdDeleteServer:
 		return s.ctl.DeleteDest(c.Service, c.Dest, c.DestPort)

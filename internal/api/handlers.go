@@ -83,9 +83,6 @@ func (s *Server) addDest(w http.ResponseWriter, r *http.Request) {
 	}
 	dc := service.DestConfig(spec.Config)
 	err = s.change(func() error {
-		if err := checkDest(dc); err != nil {
-			return err
-		}
 		return s.ctl.AddDest(k, spec.Addr, spec.Port, dc)
 	})
 	if err == nil {
@@ -121,9 +118,6 @@ func (s *Server) editDest(w http.ResponseWriter, r *http.Request) {
 	}
 	dc := service.DestConfig(wdc)
 	respond(w, http.StatusNoContent, s.change(func() error {
-		if err := checkDest(dc); err != nil {
-			return err
-		}
 		return s.ctl.EditDest(k, c.Dest, c.DestPort, dc)
 	}))
 }

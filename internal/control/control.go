@@ -414,6 +414,14 @@ func (c *Control) validateDest(s *service.Service, addr netip.Addr, dc service.D
 	default:
 		return fmt.Errorf("forwarding method %d: %w", dc.Fwd, ErrInvalid)
 	}
+	// ip_vs_add_dest / ip_vs_edit_dest: an unknown tunnel type, or GUE
+	// without a port, is EINVAL.
+	if dc.TunType > service.TunGRE {
+		return fmt.Errorf("tunnel type %d: %w", dc.TunType, ErrInvalid)
+	}
+	if dc.Fwd == service.Tunnel && dc.TunType == service.TunGUE && dc.TunPort == 0 {
+		return fmt.Errorf("GUE tunnel without a port: %w", ErrInvalid)
+	}
 	return nil
 }
 

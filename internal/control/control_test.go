@@ -322,3 +322,15 @@ func TestBatchPublishesOnce(t *testing.T) {
 		t.Fatalf("batch result not published: %+v", s)
 	}
 }
+
+func TestTunnelChecks(t *testing.T) {
+	c, _ := newControl(t)
+	mustOK(t, c.AddService(web, service.Config{Sched: "rr"}))
+	if err := c.AddDest(web, rs1, 80, service.DestConfig{Fwd: service.Tunnel, Weight: 1, TunType: service.TunGRE + 1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown tunnel type: %v", err)
+	}
+	if err := c.AddDest(web, rs1, 80, service.DestConfig{Fwd: service.Tunnel, Weight: 1, TunType: service.TunGUE}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("GUE without a port: %v", err)
+	}
+	mustOK(t, c.AddDest(web, rs1, 80, service.DestConfig{Fwd: service.Tunnel, Weight: 1, TunType: service.TunGUE, TunPort: 5555}))
+}
