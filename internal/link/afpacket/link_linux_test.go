@@ -771,6 +771,12 @@ func TestReinjectOrphanReply(t *testing.T) {
 			t.Fatalf("datagram %d: %q, %v", i, buf[:n], err)
 		}
 	}
+	// The counter moves after the send that delivered the datagram:
+	// give the queue's goroutine a moment to get there.
+	deadline := time.Now().Add(2 * time.Second)
+	for l.Stats().Reinjected < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := l.Stats(); st.Reinjected != 3 {
 		t.Errorf("reinjected %d", st.Reinjected)
 	}
