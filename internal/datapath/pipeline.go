@@ -7,6 +7,7 @@ import (
 	"golvs/internal/engine"
 	"golvs/internal/flow"
 	"golvs/internal/forward"
+	"golvs/internal/fwmark"
 	"golvs/internal/header"
 	"golvs/internal/proto"
 	"golvs/internal/service"
@@ -78,6 +79,9 @@ type Pipeline struct {
 	neigh      *Neighbours
 	noPMTUDisc bool
 	ipID       atomic.Uint32 // IPv4 IDs of the headers the director writes
+	// marks classifies packets to local addresses into firewall marks
+	// for fwmark services (nil: none).
+	marks atomic.Pointer[fwmark.Classifier]
 }
 
 // New returns a pipeline.
@@ -97,6 +101,17 @@ func New(cfg Config) *Pipeline {
 // SetView publishes a new picture of the host's interfaces and routes.
 func (p *Pipeline) SetView(v *View) { p.view.Store(v) }
 
+// SetMarks publishes the mark rules that classify packets for
+// firewall-mark services (nil: no packet is marked). The data path takes
+// packets before netfilter, so it evaluates the director's MARK rules
+// itself (package fwmark).
+func (p *Pipeline) SetMarks(c *fwmark.Classifier) {
+	if c.Len() == 0 {
+		c = nil
+	}
+	p.marks.Store(c)
+}
+
 // View returns the current view.
 func (p *Pipeline) View() *View { return p.view.Load() }
 
@@ -105,12 +120,16 @@ func (p *Pipeline) Neighbours() *Neighbours { return p.neigh }
 
 // Worker processes batches of frames. It is owned by one goroutine.
 type Worker struct {
-	p   *Pipeline
-	ew  *engine.Worker
-	v   *View // the view of the current batch
-	f   flow.Parsed
-	pkt engine.Packet
-	tun forward.Tunnel
+	p  *Pipeline
+	ew *engine.Worker
+	v  *View // the view of the current batch
+	// marks are the mark rules of the current batch; mp is the packet
+	// they look at (a field, so that it does not escape per packet).
+	marks *fwmark.Classifier
+	mp    fwmark.Packet
+	f     flow.Parsed
+	pkt   engine.Packet
+	tun   forward.Tunnel
 
 	stats Counters
 }
@@ -129,6 +148,7 @@ func (w *Worker) Stats() *Counters { return &w.stats }
 func (w *Worker) Process(frames []Frame, res []Result) {
 	w.ew.Begin()
 	w.v = w.p.view.Load()
+	w.marks = w.p.marks.Load()
 	for i := range frames {
 		res[i] = w.one(&frames[i])
 		w.stats.count(res[i])
@@ -162,7 +182,8 @@ func (w *Worker) one(fr *Frame) Result {
 	if dst := eth.Destination(); dst[0]&1 != 0 {
 		return toHost
 	}
-	if ifc := w.v.Interface(fr.Ifindex); ifc != nil && eth.Destination() != ifc.MAC {
+	ifc := w.v.Interface(fr.Ifindex)
+	if ifc != nil && eth.Destination() != ifc.MAC {
 		return toHost
 	}
 	dstLocal := w.v.IsLocal(f.Tuple.DstAddr())
@@ -205,6 +226,15 @@ func (w *Worker) one(fr *Frame) Result {
 	}
 	if f.Tuple.Proto == service.ProtoSCTP {
 		pk.TCPFlags = proto.SCTPEffectiveChunk(f.SCTPChunk, f.SCTPAbortBundled)
+	}
+	if dstLocal && w.marks != nil {
+		// The mark the director's PREROUTING rules would give the
+		// packet (IPVS looks fwmark services up by skb->mark).
+		w.mp = fwmark.Packet{Proto: pk.Proto, Src: pk.Src, Dst: pk.Dst, SrcPort: pk.SrcPort, DstPort: pk.DstPort, HasPorts: !pk.Fragment}
+		if ifc != nil {
+			w.mp.InIface = ifc.Name
+		}
+		pk.Mark = w.marks.Classify(&w.mp)
 	}
 	var d engine.Decision
 	if dstLocal {
