@@ -162,7 +162,7 @@ func TestIntegration(t *testing.T) {
 	checkConfig(t, d, "after SIGKILL and restart")
 
 	// A second lvsd on the same socket refuses to start.
-	r := d.sh(fmt.Sprintf("lvsd run --socket %s --state %s/other", d.socket, d.dir), "")
+	r := d.sh(fmt.Sprintf("lvsd run --interfaces none --socket %s --state %s/other", d.socket, d.dir), "")
 	if r.code != 1 || !strings.Contains(r.stderr, "another lvsd is listening on it") {
 		t.Errorf("second lvsd: exit %d\n%s", r.code, r.stderr)
 	}

@@ -6,7 +6,13 @@ import (
 
 	"golvs/internal/control"
 	"golvs/internal/engine"
+	"golvs/internal/hostnet"
 )
+
+// allInterfaces is the --interfaces value (and "" the same) that takes
+// every interface that is up, Ethernet, not loopback and not a bridge or
+// bond port (hostnet's default), as found at start.
+const allInterfaces = "all"
 
 // dataPlaneConfig is what the director's flags say about the data plane.
 type dataPlaneConfig struct {
@@ -21,6 +27,15 @@ type dataPlaneConfig struct {
 	// dataPlaneQueues' default. The control plane's counters need as
 	// many shards (control.Config.StatsShards = dataPlaneQueues(Queues)).
 	Queues int
+	// MarkRules is --fwmark-rules: a file of MARK rules in iptables
+	// syntax for firewall-mark services (package fwmark); "" for none.
+	MarkRules string
+	// HostMarks is --fwmark-from-host: evaluate the MARK rules of the
+	// host's nftables ruleset (iptables-nft's included).
+	HostMarks bool
+	// DenySets is --deny-set: nftables sets of addresses whose packets
+	// to the director the data plane drops.
+	DenySets []hostnet.SetName
 }
 
 // startDataPlane starts the packet path of the director over eng (which

@@ -32,11 +32,6 @@ import (
 )
 
 const (
-	// allInterfaces is the --interfaces value (and "" the same) that
-	// takes every interface that is up, Ethernet, not loopback and not a
-	// bridge or bond port (hostnet's default), as found at start.
-	allInterfaces = "all"
-
 	// maxDefaultQueues caps the default number of queues (data-path
 	// workers), which is GOMAXPROCS: each queue maps a 16 MiB receive
 	// ring per interface (afpacket's default geometry), so a director
@@ -86,6 +81,15 @@ type afPlane struct {
 	wg       sync.WaitGroup // the workers, follow, and the ctx watcher
 
 	parkedSendErrors atomic.Uint64 // parked frames the link refused
+
+	// marks are the mark rules for firewall-mark services (set by
+	// startAFPacket, then by watchMarks; read by follow).
+	marks atomic.Pointer[markState]
+	// markLogged are the mark messages logged (logMarks), so that each
+	// is logged once while it holds.
+	markLogMu  sync.Mutex
+	markLogged map[string]bool
+	denySets   []string // --deny-set, for the log
 
 	// Owned by follow (startAFPacket before it starts).
 	applied   planeRules
@@ -141,9 +145,21 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 	}
 	undo = append(undo, p.view.Close)
 
+	// The mark rules (a bad rules file stops the start here).
+	fileRules, err := loadMarkFile(cfg.MarkRules)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range cfg.DenySets {
+		p.denySets = append(p.denySets, n.String())
+	}
+	ms, fileRules := p.readMarks(cfg, fileRules)
+	p.setMarks(ms)
+	p.logDeny(ms)
+
 	// The configuration as it is now; follow applies later changes.
 	changed := ctl.Changed()
-	r := buildRules(ctl.Snapshot(), ctl.Trash(), localAddrs(p.view.Snapshot()))
+	r := buildRules(ctl.Snapshot(), ctl.Trash(), localAddrs(p.view.Snapshot()), p.marks.Load())
 	f := r.filter()
 	l, err := afpacket.Open(afpacket.Config{Interfaces: p.ifaces, Queues: queues, Filter: &f, Reinject: true})
 	if err != nil {
@@ -175,10 +191,14 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 			}
 		}()
 	}
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
 		p.follow(changed)
+	}()
+	go func() {
+		defer p.wg.Done()
+		p.watchMarks(cfg, fileRules)
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -246,7 +266,7 @@ func (p *afPlane) follow(changed <-chan struct{}) {
 		// Take the channel before reading the snapshot: a change made
 		// in between closes it, and the loop comes round again.
 		changed = p.ctl.Changed()
-		r := buildRules(p.ctl.Snapshot(), p.ctl.Trash(), localAddrs(p.view.Snapshot()))
+		r := buildRules(p.ctl.Snapshot(), p.ctl.Trash(), localAddrs(p.view.Snapshot()), p.marks.Load())
 		if err := p.apply(r); err != nil {
 			if msg := err.Error(); msg != p.lastErr {
 				p.log.Error("cannot apply the data plane's rules; retrying", "err", err, "retry_s", retryInterval.Seconds())
@@ -291,13 +311,7 @@ func (p *afPlane) apply(r planeRules) error {
 // logRules says what the data plane now takes from the host.
 func (p *afPlane) logRules(r planeRules, coarse bool) {
 	p.log.Info("data plane rules applied", "services", len(r.Services), "replies", len(r.Replies), "local_addrs", len(r.Local))
-	if len(r.FWMark) > 0 {
-		var ks []string
-		for _, k := range r.FWMark {
-			ks = append(ks, k.String())
-		}
-		p.log.Warn("firewall-mark services get no traffic: the data path cannot classify by mark yet", "services", strings.Join(ks, ", "))
-	}
+	p.logMarks(r.FWMark, r.MarkDests)
 	if coarse && !p.wasCoarse {
 		p.log.Warn("the socket filter compares addresses only (too many services for an exact classic BPF program): more traffic reaches user space and is handed back to the host")
 	}
@@ -368,9 +382,10 @@ type planeRules struct {
 	Replies []link.Match
 	// Local are the director's addresses.
 	Local []netip.Addr
-	// FWMark are the firewall-mark services, which nothing classifies
-	// yet: their traffic stays with the host.
-	FWMark []service.Key
+	// FWMark are the firewall-mark services; MarkDests the destinations
+	// of the mark rules that give their marks (also in Services).
+	FWMark    []service.Key
+	MarkDests []link.Match
 }
 
 // buildRules derives the rules from the services, the trash and the
@@ -381,13 +396,24 @@ type planeRules struct {
 // for the data connections; the engine passes those it does not
 // schedule back to the host, which the link then re-injects. Real
 // servers' FTP data connections through NAT are not followed.
-func buildRules(snap *service.Snapshot, trash []*service.Dest, local []netip.Addr) planeRules {
+//
+// Firewall-mark services take what the mark rules that give their marks
+// cover (ms; package fwmark), and their NAT real servers' replies on
+// every protocol.
+func buildRules(snap *service.Snapshot, trash []*service.Dest, local []netip.Addr, ms *markState) planeRules {
 	var r planeRules
+	var marks []uint32
 	isLocal := func(a netip.Addr) bool { return slices.Contains(local, a) }
 	host := func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 	for _, s := range snap.Services() {
 		if s.Key.IsFWMark() {
 			r.FWMark = append(r.FWMark, s.Key)
+			marks = append(marks, s.Key.FWMark)
+			for _, d := range s.Dests {
+				if d.Fwd() == service.Masq && !isLocal(d.Addr) {
+					r.Replies = append(r.Replies, link.Match{Addr: host(d.Addr), Port: d.Port})
+				}
+			}
 			continue
 		}
 		vip := host(s.Key.Addr)
@@ -406,11 +432,13 @@ func buildRules(snap *service.Snapshot, trash []*service.Dest, local []netip.Add
 		}
 	}
 	for _, d := range trash {
-		if d.Svc.IsFWMark() || d.Fwd() != service.Masq || isLocal(d.Addr) {
+		if d.Fwd() != service.Masq || isLocal(d.Addr) {
 			continue
 		}
 		r.Replies = append(r.Replies, link.Match{Addr: host(d.Addr), Proto: d.Svc.Proto, Port: d.Port})
 	}
+	r.MarkDests = canonMatches(markDests(ms, marks))
+	r.Services = append(r.Services, r.MarkDests...)
 	r.Services = canonMatches(r.Services)
 	r.Replies = canonMatches(r.Replies)
 	r.Local = slices.Clone(local)
@@ -446,7 +474,7 @@ func localAddrs(s *hostnet.Snapshot) []netip.Addr {
 
 func (r *planeRules) equal(o *planeRules) bool {
 	return slices.Equal(r.Services, o.Services) && slices.Equal(r.Replies, o.Replies) &&
-		slices.Equal(r.Local, o.Local) && slices.Equal(r.FWMark, o.FWMark)
+		slices.Equal(r.Local, o.Local) && slices.Equal(r.FWMark, o.FWMark) && slices.Equal(r.MarkDests, o.MarkDests)
 }
 
 // union returns the rules that take what r or o takes.

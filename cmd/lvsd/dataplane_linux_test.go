@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"golvs/internal/control"
+	"golvs/internal/fwmark"
 	"golvs/internal/hostnet"
 	"golvs/internal/link"
 	"golvs/internal/service"
@@ -50,7 +51,15 @@ func TestBuildRules(t *testing.T) {
 	}
 
 	local := []netip.Addr{vip4, self, netip.MustParseAddr("198.18.0.2"), vip4}
-	got := buildRules(ctl.Snapshot(), ctl.Trash(), local)
+	// Mark rules: mark 7 for two ports of a second VIP; mark 8 has no
+	// service.
+	markRules, err := fwmark.Parse("rules", []byte(`-A PREROUTING -d 198.18.100.2 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 7
+-A PREROUTING -d 198.18.100.3 -j MARK --set-mark 8`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := &markState{c: fwmark.NewClassifier(markRules)}
+	got := buildRules(ctl.Snapshot(), ctl.Trash(), local, ms)
 	want := planeRules{
 		Services: []link.Match{
 			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 20},
@@ -59,15 +68,22 @@ func TestBuildRules(t *testing.T) {
 			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 81},
 			{Addr: pfx("198.18.100.1/32"), Proto: 6, Port: 1024, PortLast: 65535},
 			{Addr: pfx("198.18.100.1/32"), Proto: 17, Port: 53},
+			{Addr: pfx("198.18.100.2/32"), Proto: 6, Port: 80, PortLast: 80},
+			{Addr: pfx("198.18.100.2/32"), Proto: 6, Port: 443, PortLast: 443},
 			{Addr: pfx("2001:db8:100::1/128"), Proto: 6},
 		},
 		Replies: []link.Match{
 			{Addr: pfx("198.18.1.2/32"), Proto: 6, Port: 8080},
 			{Addr: pfx("198.18.1.3/32"), Proto: 6, Port: 8080},
+			{Addr: pfx("198.18.1.7/32")}, // fwmark NAT: every protocol and port
 			{Addr: pfx("2001:db8:1::2/128"), Proto: 6},
 		},
 		Local:  []netip.Addr{netip.MustParseAddr("198.18.0.2"), self, vip4},
 		FWMark: []service.Key{fwm},
+		MarkDests: []link.Match{
+			{Addr: pfx("198.18.100.2/32"), Proto: 6, Port: 80, PortLast: 80},
+			{Addr: pfx("198.18.100.2/32"), Proto: 6, Port: 443, PortLast: 443},
+		},
 	}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("rules (-want +got):\n%s", d)
@@ -90,11 +106,11 @@ func TestBuildRules(t *testing.T) {
 	}
 
 	// Equality and union.
-	again := buildRules(ctl.Snapshot(), ctl.Trash(), local)
+	again := buildRules(ctl.Snapshot(), ctl.Trash(), local, ms)
 	if !got.equal(&again) {
 		t.Error("the same inputs give different rules")
 	}
-	less := buildRules(service.NewSnapshot(nil), nil, local[:1])
+	less := buildRules(service.NewSnapshot(nil), nil, local[:1], nil)
 	if got.equal(&less) {
 		t.Error("different rules compare equal")
 	}

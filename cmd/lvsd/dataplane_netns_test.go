@@ -157,7 +157,7 @@ func newDPTopo(t *testing.T) *dpTopo {
 		port(fmt.Sprintf("pr%d", i+1), "brb")
 		nstest.Veth(t, rs, "eth1", dpRSRet4(i)+"/24", x.sw, fmt.Sprintf("qr%d", i+1), "")
 		port(fmt.Sprintf("qr%d", i+1), "brr")
-		x.startHelper(t, rs, "serve", "-name", dpRSName(i), "-tcp", "80,8080,8000", "-udp", "53")
+		x.startHelper(t, rs, "serve", "-name", dpRSName(i), "-tcp", "80,8080,8000,443", "-udp", "53")
 	}
 	// Answers of DR and TUN servers come in on c1 from the VIP, which
 	// the client reaches through c0.
@@ -289,7 +289,7 @@ const lvsdCaps = "-all,+net_admin,+net_raw"
 // end of the test that made the topology.
 func (x *dpTopo) startLvsd(t *testing.T) {
 	t.Helper()
-	args := []string{x.lvsdBin, "run", "--interfaces", "all",
+	args := []string{x.lvsdBin, "run", "--interfaces", "all", "--deny-set", "inet/golvs_filter/deny",
 		"--socket", filepath.Join(x.work, "lvsd.sock"), "--state", filepath.Join(x.work, "state")}
 	if _, err := exec.LookPath("setpriv"); err == nil {
 		args = append([]string{"setpriv", "--bounding-set=" + lvsdCaps, "--inh-caps=-all"}, args...)
@@ -329,6 +329,9 @@ func ruleElements(lines []string) (svcs, reps []string) {
 		f := strings.Fields(l)
 		var proto, svc, rs string
 		nat := false
+		if slices.Contains(f, "-f") {
+			continue // firewall-mark services: see TestNetnsDirector
+		}
 		for i := 0; i < len(f); i++ {
 			switch f[i] {
 			case "-t", "-u":
@@ -438,6 +441,12 @@ func (x *dpTopo) waitRules(t *testing.T, svcs, reps []string) {
 func (x *dpTopo) configure(t *testing.T, lines ...string) {
 	t.Helper()
 	svcs, reps := ruleElements(lines)
+	x.configureExpect(t, svcs, reps, lines...)
+}
+
+// configureExpect is configure with the ingress table's elements given.
+func (x *dpTopo) configureExpect(t *testing.T, svcs, reps []string, lines ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dpCmdTimeout)
 	defer cancel()
 	run := func(stdin string, args ...string) {
@@ -786,6 +795,83 @@ func TestNetnsDirector(t *testing.T) {
 		x.distribution(t, "http://"+dpVIP4+"/", 3, "80", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
 	})
 
+	// A firewall-mark service over two VIPs and two ports, marked by
+	// exactly the iptables command LVS users run (iptables-nft: the rule
+	// lives in nftables, where lvsd reads it).
+	t.Run("firewall mark", func(t *testing.T) {
+		if _, err := exec.LookPath("iptables"); err != nil {
+			t.Skip("needs iptables (Debian package iptables)")
+		}
+		x.routeReplies(t, "nat")
+		const vip2 = "198.18.0.11"
+		x.dir.IP(t, "addr", "add", vip2+"/32", "dev", "d0")
+		defer x.dir.IP(t, "addr", "del", vip2+"/32", "dev", "d0")
+		for _, vip := range []string{dpVIP4, vip2} {
+			x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "MARK", "--set-mark", "1")
+		}
+		defer x.dir.MustExec(t, "iptables", "-t", "mangle", "-F", "PREROUTING")
+		lines := []string{"-A -f 1 -s rr"}
+		for i := range 3 {
+			lines = append(lines, fmt.Sprintf("-a -f 1 -r %s:0 -m", dpRS4(i)))
+		}
+		var svcs []string
+		for _, vip := range []string{dpVIP4, vip2} {
+			svcs = append(svcs, vip+" . tcp . 80", vip+" . tcp . 443")
+		}
+		slices.Sort(svcs)
+		x.configureExpect(t, svcs, nil, lines...)
+		got := map[string]int{}
+		for _, vip := range []string{dpVIP4, vip2} {
+			for _, port := range []string{"80", "443"} {
+				for _, l := range x.curl(t, "http://"+vip+":"+port+"/", 3) {
+					f := strings.Fields(l)
+					if len(f) != 2 || f[1] != port {
+						t.Errorf("%s:%s answered %q, want a real server on port %s", vip, port, l, port)
+						continue
+					}
+					got[f[0]]++
+				}
+			}
+		}
+		if want := map[string]int{"rs1": 4, "rs2": 4, "rs3": 4}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("12 requests over two VIPs and two ports answered by %v, want %v", got, want)
+		}
+		// A port the rules do not mark is the director's own.
+		x.distribution(t, "http://"+vip2+":8000/", 2, "8000", map[string]int{"director": 2})
+		// A rule added later is followed: port 8080 joins the service.
+		x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip2, "-p", "tcp", "--dport", "8080", "-j", "MARK", "--set-mark", "1")
+		x.waitRules(t, append(slices.Clone(svcs), vip2+" . tcp . 8080"), nil)
+		x.distribution(t, "http://"+vip2+":8080/", 3, "8080", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
+		// A rule lvsd cannot evaluate is reported.
+		x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip2, "-m", "conntrack", "--ctstate", "NEW", "-j", "MARK", "--set-mark", "1")
+		x.lvsd.waitLog(t, 0, regexp.MustCompile(`mark rule not evaluated.*match conntrack`), dpRulesTimeout)
+	})
+
+	// The director's deny list: an nftables set the admin's filter would
+	// use (ip saddr @deny drop), read by lvsd as it changes.
+	t.Run("deny set", func(t *testing.T) {
+		x.routeReplies(t, "nat")
+		x.configure(t, natConfig(dpVIP4, "rr", "80")...)
+		from := len(x.lvsd.out.String())
+		x.dir.MustExec(t, "nft", "add table inet golvs_filter")
+		defer x.dir.MustExec(t, "nft", "delete table inet golvs_filter")
+		x.dir.MustExec(t, "nft", "add set inet golvs_filter deny { type ipv4_addr; flags interval; }")
+		x.dir.MustExec(t, "nft", "add element inet golvs_filter deny { 198.18.0.0/28 }")
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`msg="deny list".* ranges=1`), dpRulesTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if c, err := x.dial(ctx, "tcp", dpVIP4+":80"); err == nil {
+			c.Close()
+			t.Error("a client in the deny set connected to the service")
+		}
+		// Non-service traffic is the host's filter's business.
+		x.distribution(t, "http://"+dpVIP4+":8000/", 1, "8000", map[string]int{"director": 1})
+		from = len(x.lvsd.out.String())
+		x.dir.MustExec(t, "nft", "flush set inet golvs_filter deny")
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`msg="deny list".* ranges=0`), dpRulesTimeout)
+		x.distribution(t, "http://"+dpVIP4+"/", 3, "80", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
+	})
+
 	t.Run("DR", func(t *testing.T) {
 		x.routeReplies(t, "direct")
 		for i, rs := range x.rs {
@@ -904,6 +990,83 @@ func TestNetnsMeasure(t *testing.T) {
 		x.configure(t, natConfig(dpVIP4, "rr", "80")...)
 		report(t, "NAT", "http://"+dpVIP4)
 	})
+	// A firewall-mark service over two VIPs and two ports, marked by
+	// exactly the iptables command LVS users run (iptables-nft: the rule
+	// lives in nftables, where lvsd reads it).
+	t.Run("firewall mark", func(t *testing.T) {
+		if _, err := exec.LookPath("iptables"); err != nil {
+			t.Skip("needs iptables (Debian package iptables)")
+		}
+		x.routeReplies(t, "nat")
+		const vip2 = "198.18.0.11"
+		x.dir.IP(t, "addr", "add", vip2+"/32", "dev", "d0")
+		defer x.dir.IP(t, "addr", "del", vip2+"/32", "dev", "d0")
+		for _, vip := range []string{dpVIP4, vip2} {
+			x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "MARK", "--set-mark", "1")
+		}
+		defer x.dir.MustExec(t, "iptables", "-t", "mangle", "-F", "PREROUTING")
+		lines := []string{"-A -f 1 -s rr"}
+		for i := range 3 {
+			lines = append(lines, fmt.Sprintf("-a -f 1 -r %s:0 -m", dpRS4(i)))
+		}
+		var svcs []string
+		for _, vip := range []string{dpVIP4, vip2} {
+			svcs = append(svcs, vip+" . tcp . 80", vip+" . tcp . 443")
+		}
+		slices.Sort(svcs)
+		x.configureExpect(t, svcs, nil, lines...)
+		got := map[string]int{}
+		for _, vip := range []string{dpVIP4, vip2} {
+			for _, port := range []string{"80", "443"} {
+				for _, l := range x.curl(t, "http://"+vip+":"+port+"/", 3) {
+					f := strings.Fields(l)
+					if len(f) != 2 || f[1] != port {
+						t.Errorf("%s:%s answered %q, want a real server on port %s", vip, port, l, port)
+						continue
+					}
+					got[f[0]]++
+				}
+			}
+		}
+		if want := map[string]int{"rs1": 4, "rs2": 4, "rs3": 4}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("12 requests over two VIPs and two ports answered by %v, want %v", got, want)
+		}
+		// A port the rules do not mark is the director's own.
+		x.distribution(t, "http://"+vip2+":8000/", 2, "8000", map[string]int{"director": 2})
+		// A rule added later is followed: port 8080 joins the service.
+		x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip2, "-p", "tcp", "--dport", "8080", "-j", "MARK", "--set-mark", "1")
+		x.waitRules(t, append(slices.Clone(svcs), vip2+" . tcp . 8080"), nil)
+		x.distribution(t, "http://"+vip2+":8080/", 3, "8080", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
+		// A rule lvsd cannot evaluate is reported.
+		x.dir.MustExec(t, "iptables", "-t", "mangle", "-A", "PREROUTING", "-d", vip2, "-m", "conntrack", "--ctstate", "NEW", "-j", "MARK", "--set-mark", "1")
+		x.lvsd.waitLog(t, 0, regexp.MustCompile(`mark rule not evaluated.*match conntrack`), dpRulesTimeout)
+	})
+
+	// The director's deny list: an nftables set the admin's filter would
+	// use (ip saddr @deny drop), read by lvsd as it changes.
+	t.Run("deny set", func(t *testing.T) {
+		x.routeReplies(t, "nat")
+		x.configure(t, natConfig(dpVIP4, "rr", "80")...)
+		from := len(x.lvsd.out.String())
+		x.dir.MustExec(t, "nft", "add table inet golvs_filter")
+		defer x.dir.MustExec(t, "nft", "delete table inet golvs_filter")
+		x.dir.MustExec(t, "nft", "add set inet golvs_filter deny { type ipv4_addr; flags interval; }")
+		x.dir.MustExec(t, "nft", "add element inet golvs_filter deny { 198.18.0.0/28 }")
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`msg="deny list".* ranges=1`), dpRulesTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if c, err := x.dial(ctx, "tcp", dpVIP4+":80"); err == nil {
+			c.Close()
+			t.Error("a client in the deny set connected to the service")
+		}
+		// Non-service traffic is the host's filter's business.
+		x.distribution(t, "http://"+dpVIP4+":8000/", 1, "8000", map[string]int{"director": 1})
+		from = len(x.lvsd.out.String())
+		x.dir.MustExec(t, "nft", "flush set inet golvs_filter deny")
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`msg="deny list".* ranges=0`), dpRulesTimeout)
+		x.distribution(t, "http://"+dpVIP4+"/", 3, "80", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
+	})
+
 	t.Run("DR", func(t *testing.T) {
 		x.routeReplies(t, "direct")
 		for i, rs := range x.rs {

@@ -21,6 +21,7 @@ import (
 	"golvs/internal/control"
 	"golvs/internal/engine"
 	"golvs/internal/estimator"
+	"golvs/internal/hostnet"
 	"golvs/internal/statefile"
 )
 
@@ -29,7 +30,8 @@ const directorHelp = `NAME
 
 SYNOPSIS
     lvsd run [--socket PATH] [--state PATH] [--interfaces LIST|all|none]
-             [--queues N] [--log-format text|json]
+             [--queues N] [--fwmark-rules FILE] [--fwmark-from-host=false]
+             [--deny-set FAMILY/TABLE/SET,...] [--log-format text|json]
 
 DESCRIPTION
     Runs the load balancer: the virtual services and real servers that
@@ -59,11 +61,36 @@ OPTIONS
         The interfaces the director forwards packets on, comma-separated;
         "all" for every Ethernet interface that is up (not loopback, not
         a bridge or bond port); or "none" for no data plane (the control
-        plane alone). Default: none.
+        plane alone). Default: all.
 
     --queues N
         The number of data-path workers, each with its own receive rings
         on every interface. Default: 0, the number of CPUs up to 2.
+
+    --fwmark-rules FILE
+        MARK rules for firewall-mark services (ipvsadm -f), in iptables
+        syntax: iptables-save's mangle table, or lines such as
+          -A PREROUTING -d 198.18.0.10 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 1
+        GoLVS takes packets before netfilter runs, so it evaluates the
+        rules that mark them itself: those of this file and (unless
+        --fwmark-from-host=false) the MARK rules of the host's
+        nftables ruleset on the prerouting hook, where iptables-nft
+        keeps iptables rules too. Both are followed as they change;
+        rules GoLVS cannot evaluate are logged. A file with errors
+        stops lvsd from starting (a running lvsd keeps its previous
+        rules). Default: none.
+
+    --fwmark-from-host=BOOL
+        Read MARK rules from the host's ruleset. Default: true.
+
+    --deny-set FAMILY/TABLE/SET[,...]
+        nftables sets of client addresses (ipv4_addr or ipv6_addr,
+        plain or with flags interval) whose packets to the director's
+        addresses the data plane drops. GoLVS takes service traffic
+        before netfilter, so the director's INPUT filter does not see
+        it (see PACKET FILTERING); a set the filter already uses (for
+        example fail2ban's) keeps denying those clients the services.
+        The sets are followed as they change. Default: none.
 
     --log-format text|json
         The format of the log on stderr. Default: text.
@@ -76,6 +103,19 @@ OPTIONS
 
     -h, --help
         This manual.
+
+PACKET FILTERING
+    In the kernel, IPVS runs after the director's INPUT filter, so
+    firewall rules there apply to service traffic. GoLVS takes the
+    services' packets (and NAT replies) off the interfaces before
+    netfilter runs: rules of the input, forward and prerouting hooks
+    (iptables INPUT, FORWARD, mangle PREROUTING) do not see them.
+    Everything else reaches the host's stack and its filter as usual.
+    What still applies to service traffic: MARK rules (evaluated by
+    GoLVS itself for firewall-mark services, see --fwmark-rules) and
+    the deny sets of --deny-set. Any other filtering of service
+    traffic (rate limits, connection tracking rules, port knocking)
+    must happen upstream of the director.
 
 EXIT STATUS
     0   stopped by SIGTERM or SIGINT
@@ -112,6 +152,9 @@ type directorOpts struct {
 	state      string
 	interfaces string
 	queues     int
+	markRules  string
+	hostMarks  bool
+	denySets   string
 	http       string
 	logFormat  string
 }
@@ -127,7 +170,10 @@ func parseDirector(args []string) (directorOpts, error) {
 	fs.StringVar(&o.config, "config", "", "")
 	fs.StringVar(&o.socket, "socket", defaultSocket, "")
 	fs.StringVar(&o.state, "state", defaultState, "")
-	fs.StringVar(&o.interfaces, "interfaces", "none", "")
+	fs.StringVar(&o.interfaces, "interfaces", allInterfaces, "")
+	fs.StringVar(&o.markRules, "fwmark-rules", "", "")
+	fs.BoolVar(&o.hostMarks, "fwmark-from-host", true, "")
+	fs.StringVar(&o.denySets, "deny-set", "", "")
 	fs.IntVar(&o.queues, "queues", 0, "")
 	fs.StringVar(&o.http, "http", "", "")
 	fs.StringVar(&o.logFormat, "log-format", "text", "")
@@ -152,10 +198,32 @@ func parseDirector(args []string) (directorOpts, error) {
 		return o, fmt.Errorf("%w: --interfaces is empty (use \"none\" for no data plane)", errUsage)
 	case o.queues < 0:
 		return o, fmt.Errorf("%w: --queues %d: want 0 (the default) or more", errUsage, o.queues)
+	case o.denySets != "":
+		if _, err := parseDenySets(o.denySets); err != nil {
+			return o, fmt.Errorf("%w: --deny-set: %w", errUsage, err)
+		}
+	}
+	switch {
 	case o.logFormat != "text" && o.logFormat != "json":
 		return o, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, o.logFormat)
 	}
 	return o, nil
+}
+
+// parseDenySets reads --deny-set's comma-separated set names.
+func parseDenySets(s string) ([]hostnet.SetName, error) {
+	var out []hostnet.SetName
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := hostnet.ParseSetName(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func runDirector(args []string, stdout, stderr io.Writer) int {
@@ -186,7 +254,11 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 
 // direct runs the director until ctx ends.
 func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
-	dp := dataPlaneConfig{Interfaces: o.interfaces, Queues: o.queues}
+	deny, err := parseDenySets(o.denySets)
+	if err != nil {
+		return err
+	}
+	dp := dataPlaneConfig{Interfaces: o.interfaces, Queues: o.queues, MarkRules: o.markRules, HostMarks: o.hostMarks, DenySets: deny}
 	// Data-path worker i counts in shard i of every counter.
 	ctl := control.New(control.Config{StatsShards: dataPlaneQueues(dp.Queues)})
 	eng, err := engine.New(engine.Config{Control: ctl})

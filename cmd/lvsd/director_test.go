@@ -25,12 +25,12 @@ func TestParseDirector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := directorOpts{socket: defaultSocket, state: defaultState, interfaces: "none", logFormat: "text"}
+	want := directorOpts{socket: defaultSocket, state: defaultState, interfaces: "all", hostMarks: true, logFormat: "text"}
 	if o != want {
 		t.Errorf("defaults %+v, want %+v", o, want)
 	}
 	o, err = parseDirector([]string{"--socket", "/s", "--state=/st", "--interfaces", "eth0,eth1", "--queues", "4", "--log-format", "json"})
-	if err != nil || o != (directorOpts{socket: "/s", state: "/st", interfaces: "eth0,eth1", queues: 4, logFormat: "json"}) {
+	if err != nil || o != (directorOpts{socket: "/s", state: "/st", interfaces: "eth0,eth1", queues: 4, hostMarks: true, logFormat: "json"}) {
 		t.Errorf("%+v %v", o, err)
 	}
 	if _, err := parseDirector([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {

@@ -53,6 +53,10 @@ const (
 	// ReasonBadMethod: a forwarding method the data path does not have.
 	ReasonBadMethod
 
+	// ReasonDenied: the client is in the director's deny list (the
+	// addresses of the nftables sets lvsd --deny-set names).
+	ReasonDenied
+
 	// NumReasons is the number of reasons.
 	NumReasons
 )
@@ -60,6 +64,7 @@ const (
 var reasonNames = [NumReasons]string{
 	ReasonNone:            "none",
 	ReasonMalformed:       "malformed",
+	ReasonDenied:          "denied",
 	ReasonFragment:        "fragment",
 	ReasonDestUnavailable: "dest_unavailable",
 	ReasonTableFull:       "conn_table_full",

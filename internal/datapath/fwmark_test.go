@@ -2,8 +2,11 @@ package datapath_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 
+	"golvs/internal/addrset"
+	"golvs/internal/datapath"
 	"golvs/internal/fwmark"
 	"golvs/internal/service"
 )
@@ -50,5 +53,31 @@ ip6tables -t mangle -A PREROUTING -d %v -p tcp -m multiport --dports 80,8080 -j 
 	l.d.Pipeline.SetMarks(nil)
 	if name, err := l.get(vip4, 80); err == nil {
 		t.Errorf("without mark rules, port 80 reached %q", name)
+	}
+}
+
+// TestDenyList: a client in the deny list gets nothing from the services
+// (its packets are dropped and counted), and gets through again once it
+// is removed.
+func TestDenyList(t *testing.T) {
+	l := newLab(t, 8, service.Masq)
+	k := tcpKey(vip4, 80)
+	l.addService(k, service.Config{Sched: "rr"})
+	l.addDests(k, service.Masq, 80, 1, 1, 1)
+	if _, err := l.get(vip4, 80); err != nil {
+		t.Fatal(err)
+	}
+	deny, err := addrset.New([]addrset.Range{addrset.FromPrefix(netip.PrefixFrom(client4, 32))})
+	must(t, err)
+	l.d.Pipeline.SetDeny(deny)
+	if name, err := l.get(vip4, 80); err == nil {
+		t.Fatalf("a denied client reached %q", name)
+	}
+	if n := l.w.Stats().Drops()[datapath.ReasonDenied]; n == 0 {
+		t.Error("no drop counted as denied")
+	}
+	l.d.Pipeline.SetDeny(nil)
+	if _, err := l.get(vip4, 80); err != nil {
+		t.Fatalf("after the deny list was emptied: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"golvs/internal/addrset"
 	"golvs/internal/engine"
 	"golvs/internal/flow"
 	"golvs/internal/forward"
@@ -82,6 +83,9 @@ type Pipeline struct {
 	// marks classifies packets to local addresses into firewall marks
 	// for fwmark services (nil: none).
 	marks atomic.Pointer[fwmark.Classifier]
+	// deny holds the clients whose packets to local addresses are
+	// dropped (nil: none).
+	deny atomic.Pointer[addrset.Set]
 }
 
 // New returns a pipeline.
@@ -112,6 +116,16 @@ func (p *Pipeline) SetMarks(c *fwmark.Classifier) {
 	p.marks.Store(c)
 }
 
+// SetDeny publishes the deny list: packets from its addresses to the
+// director's addresses are dropped (ReasonDenied), as the director's
+// INPUT filter would drop them before IPVS saw them. nil: none.
+func (p *Pipeline) SetDeny(s *addrset.Set) {
+	if s.Len() == 0 {
+		s = nil
+	}
+	p.deny.Store(s)
+}
+
 // View returns the current view.
 func (p *Pipeline) View() *View { return p.view.Load() }
 
@@ -127,6 +141,7 @@ type Worker struct {
 	// they look at (a field, so that it does not escape per packet).
 	marks *fwmark.Classifier
 	mp    fwmark.Packet
+	deny  *addrset.Set // the deny list of the current batch
 	f     flow.Parsed
 	pkt   engine.Packet
 	tun   forward.Tunnel
@@ -149,6 +164,7 @@ func (w *Worker) Process(frames []Frame, res []Result) {
 	w.ew.Begin()
 	w.v = w.p.view.Load()
 	w.marks = w.p.marks.Load()
+	w.deny = w.p.deny.Load()
 	for i := range frames {
 		res[i] = w.one(&frames[i])
 		w.stats.count(res[i])
@@ -226,6 +242,9 @@ func (w *Worker) one(fr *Frame) Result {
 	}
 	if f.Tuple.Proto == service.ProtoSCTP {
 		pk.TCPFlags = proto.SCTPEffectiveChunk(f.SCTPChunk, f.SCTPAbortBundled)
+	}
+	if dstLocal && w.deny != nil && w.deny.Contains(pk.Src) {
+		return drop(ReasonDenied)
 	}
 	if dstLocal && w.marks != nil {
 		// The mark the director's PREROUTING rules would give the

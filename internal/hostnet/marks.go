@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -608,3 +609,43 @@ func pad2(b []byte) []byte {
 func nativeU32(b []byte) uint32 { return binary.NativeEndian.Uint32(b) }
 
 func nativeU16(b []byte) uint16 { return binary.NativeEndian.Uint16(b) }
+
+// WatchNftables subscribes to the changes of the host's nftables ruleset
+// (iptables-nft's too): the channel gets a value after each transaction
+// (coalesced: one pending value at most). stop ends the subscription and
+// waits for its goroutine; the channel is then closed.
+func (h *Host) WatchNftables() (changes <-chan struct{}, stop func(), err error) {
+	c, err := h.nftConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A buffer for the library's receiving goroutine, which blocks on a
+	// full channel; 16 transactions in flight is far more than a
+	// director's ruleset sees at once.
+	mon := nftables.NewMonitor(nftables.WithMonitorEventBuffer(16))
+	gen, err := c.AddGenerationalMonitor(mon)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hostnet: watch nftables: %w", err)
+	}
+	out := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		// Until the monitor closes its channel (after Close, or on a
+		// receive error), every batch of changes is one signal.
+		for range gen {
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			mon.Close()
+			<-done
+		})
+	}, nil
+}
