@@ -184,11 +184,7 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			if err := link.Run(q, w, p.stop); err != nil {
-				// The link cannot go on: this queue's share of the
-				// flows (by client hash) is lost until a restart.
-				log.Error("data-path worker stopped", "queue", i, "err", err)
-			}
+			runWorker(q, w, p.stop, log.With("queue", i))
 		}()
 	}
 	p.wg.Add(3)
@@ -211,6 +207,36 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 	log.Info("data plane running", "interfaces", strings.Join(p.ifaces, ","), "queues", queues,
 		"neighbour_probe", p.neigh.Probe().String())
 	return p.shutdown, nil
+}
+
+// Worker restart back-off: a worker whose link failed starts again after
+// workerBackoff, doubling up to workerBackoffMax, so that a transient
+// socket error costs its queue's share of the flows a moment, and a
+// persistent one does not spin.
+const (
+	workerBackoff    = 10 * time.Millisecond
+	workerBackoffMax = 5 * time.Second
+)
+
+// runWorker runs one data-path worker on its queue until stop, starting
+// it again after a failure of the link (the queue's flows, by client
+// hash, would otherwise be lost until lvsd restarts).
+func runWorker(q link.Batch, w link.Processor, stop <-chan struct{}, log *slog.Logger) {
+	backoff := workerBackoff
+	for {
+		err := link.Run(q, w, stop)
+		if err == nil || errors.Is(err, link.ErrClosed) {
+			return
+		}
+		log.Error("data-path worker failed; restarting", "err", err, "after", backoff)
+		_ = q.Release() // a batch the failed Send held
+		select {
+		case <-stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, workerBackoffMax)
+	}
 }
 
 // interfaces turns --interfaces into the list of interface names.

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"golvs/internal/control"
+	"golvs/internal/datapath"
 	"golvs/internal/fwmark"
 	"golvs/internal/hostnet"
 	"golvs/internal/link"
@@ -126,5 +131,60 @@ func TestDataPlaneQueues(t *testing.T) {
 	}
 	if n := dataPlaneQueues(5); n != 5 {
 		t.Errorf("asked for 5, got %d", n)
+	}
+}
+
+// failingBatch fails its first Recv calls, then delivers one frame per
+// call until stopped.
+type failingBatch struct {
+	fails    int
+	recvs    int
+	released int
+}
+
+func (b *failingBatch) Recv(frames []datapath.Frame) (int, error) {
+	b.recvs++
+	if b.recvs <= b.fails {
+		return 0, errors.New("socket trouble")
+	}
+	return 1, nil
+}
+func (b *failingBatch) Send(frames []datapath.Frame, res []datapath.Result) (int, error) {
+	return len(frames), nil
+}
+func (b *failingBatch) Release() error { b.released++; return nil }
+func (b *failingBatch) Close() error   { return nil }
+
+type countingProc struct {
+	n    int
+	stop chan struct{}
+}
+
+func (p *countingProc) Process(frames []datapath.Frame, res []datapath.Result) {
+	p.n += len(frames)
+	if p.n == 5 {
+		close(p.stop)
+	}
+}
+
+// TestRunWorkerRestarts: a worker whose link fails starts again and goes
+// on processing.
+func TestRunWorkerRestarts(t *testing.T) {
+	b := &failingBatch{fails: 2}
+	stop := make(chan struct{})
+	p := &countingProc{stop: stop}
+	var logs strings.Builder
+	done := make(chan struct{})
+	go func() {
+		runWorker(b, p, stop, slog.New(slog.NewTextHandler(&logs, nil)))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("runWorker did not return after stop")
+	}
+	if p.n != 5 || strings.Count(logs.String(), "data-path worker failed; restarting") != 2 {
+		t.Errorf("processed %d frames, log:\n%s", p.n, logs.String())
 	}
 }
