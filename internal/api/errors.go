@@ -22,6 +22,12 @@ var (
 	ErrNotSaved = errors.New("change applied, but the state file was not saved")
 	// ErrInternal: a bug in lvsd (a handler panicked).
 	ErrInternal = errors.New("internal error")
+	// ErrBadConfig: a reload found the configuration file bad; the
+	// running configuration is unchanged.
+	ErrBadConfig = errors.New("configuration refused")
+	// ErrNoConfig: the daemon runs without a configuration file, so
+	// there is nothing to reload and no health checker.
+	ErrNoConfig = errors.New("lvsd runs without a configuration file (-f)")
 )
 
 // Error classes: stable names of the failure classes on the wire.
@@ -42,6 +48,8 @@ const (
 	ClassBadRequest    = "bad_request"     // ErrBadRequest
 	ClassNotSaved      = "state_not_saved" // ErrNotSaved
 	ClassInternal      = "internal"        // ErrInternal and anything unclassified
+	ClassBadConfig     = "bad_config"      // ErrBadConfig
+	ClassNoConfig      = "no_config"       // ErrNoConfig
 )
 
 // errorTable is the one mapping between errors, classes and HTTP
@@ -60,6 +68,8 @@ var errorTable = []struct {
 	{ErrBadRequest, ClassBadRequest, http.StatusBadRequest},
 	{ErrNotSaved, ClassNotSaved, http.StatusInternalServerError},
 	{ErrInternal, ClassInternal, http.StatusInternalServerError},
+	{ErrBadConfig, ClassBadConfig, http.StatusUnprocessableEntity},
+	{ErrNoConfig, ClassNoConfig, http.StatusNotFound},
 	{control.ErrServiceExists, ClassServiceExists, http.StatusConflict},
 	{control.ErrSchedNotFound, ClassSchedNotFound, http.StatusUnprocessableEntity},
 	{control.ErrNoService, ClassNoService, http.StatusNotFound},

@@ -39,6 +39,14 @@ type Config struct {
 	// Log receives request failures that are lvsd's fault (failed saves,
 	// panics); nil discards them.
 	Log *slog.Logger
+	// Reload, when set, reads the configuration file again and applies
+	// the difference (POST /v1/reload, as SIGHUP does). It returns the
+	// file's warnings, or an error (wrapping ErrBadConfig) saying why the
+	// file was refused, in which case nothing changed. Nil: ErrNoConfig.
+	Reload func() (warnings []string, err error)
+	// Health, when set, returns the health checkers' state (GET
+	// /v1/health); nil: ErrNoConfig.
+	Health func() []RealServerHealth
 }
 
 // Server is the control API, an http.Handler. It is safe for concurrent
@@ -59,6 +67,9 @@ type Server struct {
 	// dmu guards the sync daemons (recorded, see startDaemon).
 	dmu     sync.Mutex
 	daemons []ipvsadm.DaemonEntry
+
+	reload func() ([]string, error)
+	health func() []RealServerHealth
 }
 
 // New returns a Server over cfg.Control and cfg.Engine.
@@ -70,6 +81,8 @@ func New(cfg Config) *Server {
 		log:     cfg.Log,
 		persist: cfg.Persist,
 		mux:     http.NewServeMux(),
+		reload:  cfg.Reload,
+		health:  cfg.Health,
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
@@ -97,6 +110,8 @@ func New(cfg Config) *Server {
 	m.HandleFunc("GET /v1/daemons", s.getDaemons)
 	m.HandleFunc("POST /v1/daemons", s.startDaemonHTTP)
 	m.HandleFunc("DELETE /v1/daemons/{state}", s.stopDaemonHTTP)
+	m.HandleFunc("POST /v1/reload", s.postReload)
+	m.HandleFunc("GET /v1/health", s.getHealth)
 	return s
 }
 

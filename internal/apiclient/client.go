@@ -309,3 +309,20 @@ func (c *Client) Settings(ctx context.Context) (api.Settings, error) {
 func (c *Client) SetSettings(ctx context.Context, s api.Settings) error {
 	return c.do(ctx, http.MethodPut, "/v1/settings", s, nil)
 }
+
+// Reload makes lvsd read its configuration file again (as SIGHUP does)
+// and returns the file's warnings. A bad file is an error wrapping
+// api.ErrBadConfig, and lvsd keeps its configuration.
+func (c *Client) Reload(ctx context.Context) ([]string, error) {
+	var r api.ReloadResult
+	err := c.do(ctx, http.MethodPost, "/v1/reload", nil, &r)
+	return r.Warnings, err
+}
+
+// Health returns the state of the health checkers of the configuration
+// file's real servers.
+func (c *Client) Health(ctx context.Context) ([]api.RealServerHealth, error) {
+	var h []api.RealServerHealth
+	err := c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+	return h, err
+}
