@@ -197,7 +197,10 @@ func (r *Reader) nextV1() (entryErr, err error) {
 	*e = Entry{}
 	s := msg[p:end]
 	fixed := EntryLenV4
-	typ := s[0]
+	// The type is read before the size is checked against the fixed
+	// part, as the kernel does: a size below 36 still leaves 36 bytes in
+	// the message (checked above), so the type byte exists.
+	typ := msg[p]
 	switch {
 	case typ&typeIPv6 != 0:
 		fixed = EntryLenV6

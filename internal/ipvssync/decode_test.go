@@ -102,6 +102,7 @@ func TestReaderErrors(t *testing.T) {
 		{name: "entry version", msg: v1msg(0, -1, patch(good, 2, 0x10)), err: ErrEntryVersion},
 		{name: "type 2", msg: v1msg(0, -1, patch(good, 0, 2)), err: ErrFamily},
 		{name: "type 3 is IPv6, too short", msg: v1msg(0, -1, patch(good, 0, 3)), err: ErrEntryLen},
+		{name: "entry size 0", msg: v1msg(0, -1, patch(good, 2, 0, 0)), err: ErrEntryLen},
 		{name: "entry size below fixed part", msg: v1msg(0, -1, patch(good, 3, 30)), err: ErrEntryLen},
 		{name: "option header cut", msg: v1msg(0, -1, withOpts(good, OptSeqData)), err: ErrOptTruncated},
 		{name: "option length 0", msg: v1msg(0, -1, withOpts(good, 0x45, 0)), err: ErrOptTruncated},
