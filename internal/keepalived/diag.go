@@ -64,9 +64,26 @@ type diags struct {
 	// once remembers the (file, keyword) pairs already warned about as
 	// "not acted on", so each is reported once per file.
 	once map[[2]string]bool
+	// nerr and nwarn count the errors and warnings added.
+	nerr, nwarn int
 }
 
+// maxDiagnostics bounds the diagnostics of each kind kept for one
+// configuration; a generated configuration could otherwise produce one
+// per line.
+const maxDiagnostics = 10000
+
 func (d *diags) add(pos Pos, kw string, warning bool, format string, args ...any) {
+	k := &d.nerr
+	if warning {
+		k = &d.nwarn
+	}
+	if *k++; *k > maxDiagnostics {
+		if *k == maxDiagnostics+1 {
+			d.list = append(d.list, Diagnostic{File: pos.File, Line: pos.Line, Warning: warning, Msg: "too many diagnostics, the rest are not shown"})
+		}
+		return
+	}
 	d.list = append(d.list, Diagnostic{File: pos.File, Line: pos.Line, Keyword: kw, Msg: fmt.Sprintf(format, args...), Warning: warning})
 }
 

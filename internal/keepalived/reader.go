@@ -23,9 +23,10 @@ const (
 	// maxExpandDepth bounds nested multi-line definitions and ~SEQ.
 	maxExpandDepth = 64
 	// maxLines bounds the logical lines one configuration may produce
-	// (~SEQ loops and definitions multiply lines); keepalived's own
-	// example of 65024 vrrp instances is about 1.2M lines.
-	maxLines = 2 << 20
+	// (~SEQ loops and definitions multiply lines), so that reading stays
+	// under a second: 10000 real servers of 20 lines fit. (keepalived's
+	// own example of 65024 generated vrrp instances does not.)
+	maxLines = 1 << 18
 	// maxRecheck bounds the re-examination of a line whose substitution
 	// produced a new @conditional or $reference.
 	maxRecheck = 1000
