@@ -12,7 +12,55 @@ import (
 	"time"
 )
 
-// Signed messages (GoLVS, not in the kernel).
+const (
+	// TrailerLen is the length of the trailer of a signed message.
+	TrailerLen = 40
+	// TagLen is the length of the truncated HMAC-SHA-256 tag.
+	TagLen = 16
+	// AlgHMACSHA256128 is the only algorithm: HMAC-SHA-256 truncated to
+	// 128 bits.
+	AlgHMACSHA256128 = 1
+	// MinKeyLen is the shortest key accepted (128 bits).
+	MinKeyLen = 16
+	// DefaultMaxAge is the default Verifier.MaxAge: a message may be
+	// this old or this far in the future. A master sends a message at
+	// most FlushTime after its first entry; the rest is clock skew
+	// between directors and queueing.
+	DefaultMaxAge = 30 * time.Second
+	// replayWindow is the width of the anti-replay window (a uint64).
+	replayWindow = 64
+	// DefaultMaxSenders bounds the senders a Verifier tracks.
+	DefaultMaxSenders = 256
+)
+
+// Errors of Verify.
+var (
+	// ErrUnsigned: a message without a trailer (a plain kernel message).
+	ErrUnsigned = errors.New("ipvssync: message not signed")
+	// ErrUnknownKey: a key ID the Verifier does not have.
+	ErrUnknownKey = errors.New("ipvssync: unknown key ID")
+	// ErrForged: the tag does not match (wrong key, altered message), or
+	// an unknown algorithm or non-zero reserved byte.
+	ErrForged = errors.New("ipvssync: bad message authentication tag")
+	// ErrStale: the timestamp is more than MaxAge away from now.
+	ErrStale = errors.New("ipvssync: stale message")
+	// ErrReplay: a sequence number already accepted, or too old for the
+	// window.
+	ErrReplay = errors.New("ipvssync: replayed message")
+	// ErrTooManySenders: MaxSenders senders heard from within MaxAge.
+	ErrTooManySenders = errors.New("ipvssync: too many senders")
+	// ErrNotV1: Sign was given something else than a version-1 message.
+	ErrNotV1 = errors.New("ipvssync: not a version-1 message")
+)
+
+// Key is a shared secret with its ID.
+type Key struct {
+	ID     uint16
+	Secret []byte // at least MinKeyLen bytes
+}
+
+// Signer signs the messages of one sender (GoLVS, not in the kernel). It
+// is safe for concurrent use.
 //
 // A signed message is a version-1 message whose version byte is
 // AuthVersion, followed by a 40-byte trailer:
@@ -63,54 +111,6 @@ import (
 //     for MaxAge. Sender IDs tell masters apart (one per sync thread:
 //     threads send independently).
 //   - Key IDs allow a key rollover: the Verifier accepts several keys.
-const (
-	// TrailerLen is the length of the trailer of a signed message.
-	TrailerLen = 40
-	// TagLen is the length of the truncated HMAC-SHA-256 tag.
-	TagLen = 16
-	// AlgHMACSHA256128 is the only algorithm: HMAC-SHA-256 truncated to
-	// 128 bits.
-	AlgHMACSHA256128 = 1
-	// MinKeyLen is the shortest key accepted (128 bits).
-	MinKeyLen = 16
-	// DefaultMaxAge is the default Verifier.MaxAge: a message may be
-	// this old or this far in the future. A master sends a message at
-	// most FlushTime after its first entry; the rest is clock skew
-	// between directors and queueing.
-	DefaultMaxAge = 30 * time.Second
-	// replayWindow is the width of the anti-replay window (a uint64).
-	replayWindow = 64
-	// DefaultMaxSenders bounds the senders a Verifier tracks.
-	DefaultMaxSenders = 256
-)
-
-// Errors of Verify.
-var (
-	// ErrUnsigned: a message without a trailer (a plain kernel message).
-	ErrUnsigned = errors.New("ipvssync: message not signed")
-	// ErrUnknownKey: a key ID the Verifier does not have.
-	ErrUnknownKey = errors.New("ipvssync: unknown key ID")
-	// ErrForged: the tag does not match (wrong key, altered message), or
-	// an unknown algorithm or non-zero reserved byte.
-	ErrForged = errors.New("ipvssync: bad message authentication tag")
-	// ErrStale: the timestamp is more than MaxAge away from now.
-	ErrStale = errors.New("ipvssync: stale message")
-	// ErrReplay: a sequence number already accepted, or too old for the
-	// window.
-	ErrReplay = errors.New("ipvssync: replayed message")
-	// ErrTooManySenders: MaxSenders senders heard from within MaxAge.
-	ErrTooManySenders = errors.New("ipvssync: too many senders")
-	// ErrNotV1: Sign was given something else than a version-1 message.
-	ErrNotV1 = errors.New("ipvssync: not a version-1 message")
-)
-
-// Key is a shared secret with its ID.
-type Key struct {
-	ID     uint16
-	Secret []byte // at least MinKeyLen bytes
-}
-
-// Signer signs the messages of one sender. It is safe for concurrent use.
 type Signer struct {
 	sender uint32
 	keyID  uint16

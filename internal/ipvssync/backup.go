@@ -144,7 +144,9 @@ const templateTimeout = 3 * time.Minute
 // conntable.LookupInConn finds with e's <proto, caddr, cport, vaddr,
 // vport> (ip_vs_conn_in_get), for a template the one LookupTemplate finds
 // (ip_vs_ct_in_get; see TemplateKey). svcs finds services and real
-// servers (ip_vs_find_dest); the registry resolves cur's DestID.
+// servers (ip_vs_find_dest); reg resolves cur's DestID (the real server
+// whose counts an update moves). Either may be nil: no service, no
+// counts.
 //
 // The steps:
 //   - flags: version 1 keeps BackupMask of what was sent, version 0 all
@@ -168,8 +170,8 @@ const templateTimeout = 3 * time.Minute
 //
 // Entries with PE data need KnownPE to know the engine (ErrUnknownPE).
 // An entry that would become ONE_PACKET (only a version-0 message can
-// carry the flag) is refused with ErrOnePacket: the kernel would create
-// it unhashed, where nothing can find it.
+// carry the flag) is refused with ErrOnePacket: the kernel creates it
+// unhashed and frees it at once, to the same effect.
 func (b *Backup) Plan(e *Entry, version uint8, cur *conntable.Conn, svcs Services, reg *service.Registry) (Plan, error) {
 	if len(e.PEData) != 0 {
 		if b.KnownPE == nil || !b.KnownPE(e.PEName) {
@@ -221,9 +223,8 @@ func (b *Backup) Plan(e *Entry, version uint8, cur *conntable.Conn, svcs Service
 			}
 		}
 		nf := flags&BackupUpdMask | old&^BackupUpdMask
-		p.Conn.DestID = cur.DestID
-		p.Binding = AlreadyBound
-		if dest == nil {
+		p.Conn.DestID, p.Dest, p.Binding = cur.DestID, dest, AlreadyBound
+		if cur.DestID == 0 {
 			// ip_vs_try_bind_dest, with the entry's own fields.
 			cc := *cur
 			cc.Flags = conntable.Flags(nf)
@@ -233,8 +234,6 @@ func (b *Backup) Plan(e *Entry, version uint8, cur *conntable.Conn, svcs Service
 				nf = bindFlags(nf, d)
 				p.Bind, p.Dest, p.Conn.DestID = true, d, d.ID
 			}
-		} else {
-			p.Dest = dest
 		}
 		p.Conn.Flags = conntable.Flags(nf)
 		return p, nil

@@ -201,8 +201,10 @@ var (
 	// (retc 50, "no engine found/loaded"). Returned by Backup.Plan.
 	ErrUnknownPE = errors.New("ipvssync: unknown persistence engine")
 	// ErrOnePacket: the entry would become a one-packet connection,
-	// which the kernel never hashes and GoLVS never stores. Returned by
-	// Backup.Plan (only a v0 message can ask for it).
+	// which GoLVS never stores. Returned by Backup.Plan (only a v0
+	// message can ask for it). The kernel creates such a connection
+	// unhashed and expires it at once (ip_vs_conn_put): the oracle's
+	// backup neither listed nor counted it.
 	ErrOnePacket = errors.New("ipvssync: one-packet connection")
 )
 

@@ -1,0 +1,49 @@
+# Send messages crafted by GoLVS's ipvssync (crafted.txt, one "name hex"
+# per line) to a real kernel backup sync daemon, one datagram each, and
+# list what the backup made of them.
+. /oracle-lib.sh
+ip netns add bk
+ip link add sy0 type veth peer name sy1 netns bk
+ip addr add 198.18.7.1/24 dev sy0
+ip link set sy0 up
+ip -n bk link set lo up
+ip -n bk addr add 198.18.7.2/24 dev sy1
+ip -n bk link set sy1 up
+for p in t u; do
+  ip netns exec bk ipvsadm -A -$p 198.18.0.100:80 -s rr
+  ip netns exec bk ipvsadm -a -$p 198.18.0.100:80 -r 198.19.0.11:80 -m
+  ip netns exec bk ipvsadm -a -$p 198.18.0.100:80 -r 198.19.0.12:80 -m
+done
+t ip netns exec bk ipvsadm --start-daemon backup --mcast-interface sy1
+t ip netns exec bk ipvsadm -L --daemon
+cat > /tmp/tx.py <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('198.18.7.1'))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+for line in open(sys.argv[1]):
+    name, hx = line.split()
+    n = s.sendto(bytes.fromhex(hx), ('224.0.0.81', 8848))
+    print(name, n)
+    time.sleep(0.3)
+EOF
+cat > /tmp/crafted.txt <<'EOF'
+plain 0003002c0101000000060024000000000001c350005000500000000000000384c6120032c6120064c613000b
+signed 0003002c0102000000060024000000000001c351005000500000000000000384c6120032c6120064c613000b000000010001010018ea5c38afec800018ea5c38afec80000164649540ca1a349b81ef1f4c6015e5
+timeout0 0003002c0101000000060024000001000007c352005000500000000000000000c6120032c6120064c613000b
+tplstate5 0003002c010100000006002400001000000500000050005000000000000000c8c6120033c6120064c613000b
+unknownopt 000300540201000000060027000000000001c353005000500000000000000384c6120032c6120064c613000b0501000000060024000000000001c354005000500000000000000384c6120032c6120064c613000b
+badtype 000300740301000000060024000000000001c355005000500000000000000384c6120032c6120064c613000b02060024000000000001c356005000500000000000000384c6120032c6120064c613000b00060024000000000001c35a005000500000000000000384c6120032c6120064c613000b
+v0ops 0103001c0011c35700500050c6120034c6120064c613000c21000000
+v0 020300340006c35800500050c6120032c6120064c613000b000000010006000000500050c6120035c6120064c613000b10000001
+nodest 0003002c0101000000060024000000000001c359005000500000000000000384c6120032c61200c8c613000b
+version3 0003002c0103000000060024000000000001c35b005000500000000000000384c6120032c6120064c613000b
+sizemismatch 0003002c0101000000060024000000000001c35c005000500000000000000384c6120032c6120064c613000b00
+EOF
+sleep 1
+t python3 /tmp/tx.py /tmp/crafted.txt
+sleep 1
+t ip netns exec bk ipvsadm -L -n -c
+t ip netns exec bk cat /proc/net/ip_vs_conn_sync
+t ip netns exec bk ipvsadm -L -n
+t ip netns exec bk ipvsadm -L -n --persistent-conn
