@@ -24,7 +24,8 @@
 //
 // # Master side
 //
-// Builder packs entries into messages of at most the sync_maxlen the
+// EntryFromConn makes the entry of a conntable connection; Builder packs
+// entries into messages of at most the sync_maxlen the
 // kernel derives (MaxLen: 1472 bytes for a master over IPv4) and hands out
 // full messages, as ip_vs_sync_conn fills its sync buffers; FlushTime says
 // when a partial one is due. Needed and SyncChain are

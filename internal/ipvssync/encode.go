@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
+
+	"golvs/internal/conntable"
 )
 
 // EntrySize returns the size of e as a version-1 entry (the entry's Size
@@ -358,5 +361,26 @@ const maxFree = 8
 func (b *Builder) Recycle(m []byte) {
 	if m != nil && len(b.free) < maxFree {
 		b.free = append(b.free, m[:0])
+	}
+}
+
+// EntryFromConn returns the entry a master sends for c (ip_vs_sync_conn):
+// its flags (conntable keeps HASHED internal, so none to clear), state,
+// addresses, ports, fwmark, and its timeout in whole seconds, truncated
+// as cp->timeout / HZ is. The table keeps no sequence-number adjustment
+// nor persistence-engine data, so the entry carries none.
+func EntryFromConn(c *conntable.Conn) Entry {
+	return Entry{
+		Proto:   c.Proto,
+		Flags:   uint32(c.Flags),
+		State:   uint16(c.State),
+		CAddr:   c.CAddr,
+		VAddr:   c.VAddr,
+		DAddr:   c.DAddr,
+		CPort:   c.CPort,
+		VPort:   c.VPort,
+		DPort:   c.DPort,
+		FWMark:  c.FWMark,
+		Timeout: uint32(min(c.Timeout/time.Second, 1<<32-1)),
 	}
 }

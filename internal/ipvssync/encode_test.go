@@ -5,6 +5,10 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"golvs/internal/conntable"
 )
 
 func TestMaxLen(t *testing.T) {
@@ -246,5 +250,15 @@ func BenchmarkBuilder(b *testing.B) {
 		if full, _ := bl.Add(&e, 0); full != nil {
 			bl.Recycle(full)
 		}
+	}
+}
+
+func TestEntryFromConn(t *testing.T) {
+	c := conntable.Conn{Proto: 6, State: 5, Flags: conntable.FlagInactive | conntable.FlagRoute | conntable.FlagNoOutput,
+		CAddr: c4, VAddr: v4, DAddr: d4, CPort: 1, VPort: 2, DPort: 3, FWMark: 4, Timeout: 119900 * time.Millisecond}
+	e := EntryFromConn(&c)
+	want := Entry{Proto: 6, State: 5, Flags: 0x183, CAddr: c4, VAddr: v4, DAddr: d4, CPort: 1, VPort: 2, DPort: 3, FWMark: 4, Timeout: 119}
+	if diff := cmp.Diff(want, e, cmpEntry); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
