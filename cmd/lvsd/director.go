@@ -22,6 +22,8 @@ import (
 	"golvs/internal/engine"
 	"golvs/internal/estimator"
 	"golvs/internal/hostnet"
+	"golvs/internal/keepalived"
+	"golvs/internal/service"
 	"golvs/internal/statefile"
 )
 
@@ -29,7 +31,8 @@ const directorHelp = `NAME
     lvsd run - run the director: the IPVS control plane and its data plane
 
 SYNOPSIS
-    lvsd run [--socket PATH] [--state PATH] [--interfaces LIST|all|none]
+    lvsd -t -f FILE
+    lvsd run [-f FILE] [--socket PATH] [--state PATH] [--interfaces LIST|all|none]
              [--queues N] [--fwmark-rules FILE] [--fwmark-from-host=false]
              [--deny-set FAMILY/TABLE/SET,...] [--log-format text|json]
 
@@ -96,7 +99,23 @@ OPTIONS
         The format of the log on stderr. Default: text.
 
     -f, --config FILE
-        keepalived.conf (not implemented yet).
+        A keepalived.conf (keepalived's own format: global_defs,
+        virtual_server, virtual_server_group, real_server and every
+        health checker, include; vrrp_* blocks are parsed and
+        checked). Its virtual servers are added at start and follow
+        their real servers' health: a failed server leaves (or gets
+        weight 0 with inhibit_on_failure), a recovered one returns,
+        a lost quorum brings in the sorry server. SIGHUP (or
+        POST /v1/reload) reads the file again and applies only the
+        difference; a bad file changes nothing and the error is
+        logged. Services added with ipvsadm live beside the file's;
+        the file's are not saved in the state file (the file is
+        their source). A file that does not parse stops lvsd from
+        starting.
+
+    -t, --config-test
+        With -f: check the file, print its errors and warnings, and
+        exit 0 when it is good, 1 when not (keepalived -t).
 
     --http ADDR
         An HTTP listener for metrics (not implemented yet).
@@ -155,6 +174,7 @@ type directorOpts struct {
 	markRules  string
 	hostMarks  bool
 	denySets   string
+	configTest bool
 	http       string
 	logFormat  string
 }
@@ -168,6 +188,8 @@ func parseDirector(args []string) (directorOpts, error) {
 	fs.Usage = func() {}
 	fs.StringVar(&o.config, "f", "", "")
 	fs.StringVar(&o.config, "config", "", "")
+	fs.BoolVar(&o.configTest, "t", false, "")
+	fs.BoolVar(&o.configTest, "config-test", false, "")
 	fs.StringVar(&o.socket, "socket", defaultSocket, "")
 	fs.StringVar(&o.state, "state", defaultState, "")
 	fs.StringVar(&o.interfaces, "interfaces", allInterfaces, "")
@@ -186,8 +208,8 @@ func parseDirector(args []string) (directorOpts, error) {
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	case o.config != "":
-		return o, fmt.Errorf("%w: -f %s: keepalived.conf support is not implemented yet", errUsage, o.config)
+	case o.configTest && o.config == "":
+		return o, fmt.Errorf("%w: -t needs -f FILE", errUsage)
 	case o.http != "":
 		return o, fmt.Errorf("%w: --http %s: the HTTP listener is not implemented yet", errUsage, o.http)
 	case o.socket == "":
@@ -237,6 +259,9 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lvsd run: %s\nTry 'lvsd run --help'.\n", msg)
 		return exitUsage
 	}
+	if o.configTest {
+		return configTest(o.config, stdout, stderr)
+	}
 	var h slog.Handler = slog.NewTextHandler(stderr, nil)
 	if o.logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
@@ -268,6 +293,19 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	if err := restoreState(o.state, ctl, eng, log); err != nil {
 		return err
 	}
+	var ka *kaRuntime
+	if o.config != "" {
+		if ka, err = startKeepalived(o.config, ctl, eng, log.With("component", "keepalived")); err != nil {
+			return fmt.Errorf("configuration %s: %w", o.config, err)
+		}
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), kaShutdownTimeout)
+			defer scancel()
+			if err := ka.Shutdown(sctx); err != nil {
+				log.Warn("stopping the configuration's virtual servers", "err", err)
+			}
+		}()
+	}
 
 	ln, err := listenSocket(o.socket)
 	if err != nil {
@@ -297,8 +335,10 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		Handler: api.New(api.Config{
 			Control: ctl,
 			Engine:  eng,
-			Persist: func() error { return statefile.Write(o.state, statefile.Capture(ctl, eng)) },
+			Persist: func() error { return statefile.Write(o.state, captureState(ctl, eng, ka)) },
 			Log:     log.With("component", "api"),
+			Reload:  kaReload(ka),
+			Health:  kaHealth(ka),
 		}),
 		ReadHeaderTimeout: 10 * time.Second, // a local client sends its header at once
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -310,7 +350,29 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		defer wg.Done()
 		serveErr <- srv.Serve(ln)
 	}()
-	log.Info("director running", "socket", o.socket, "state", o.state, "interfaces", o.interfaces)
+	// SIGHUP reloads the configuration file (without one, it is logged
+	// and ignored rather than ending lvsd, its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if ka == nil {
+					log.Warn("SIGHUP: no configuration file to reload (lvsd runs without -f)")
+					continue
+				}
+				log.Info("SIGHUP: reloading the configuration", "file", o.config)
+				_, _ = ka.Reload()
+			}
+		}
+	}()
+	log.Info("director running", "socket", o.socket, "state", o.state, "interfaces", o.interfaces, "config", o.config)
 
 	var runErr error
 	select {
@@ -330,6 +392,57 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		runErr = fmt.Errorf("data plane: %w", err)
 	}
 	return runErr
+}
+
+// kaShutdownTimeout bounds the configuration's shutdown: keepalived gives
+// omega scripts 1 s; the rest is removing services from memory.
+const kaShutdownTimeout = 3 * time.Second
+
+// captureState is the state file's document: everything but the
+// configuration file's virtual servers, whose source is the file.
+func captureState(ctl *control.Control, eng *engine.Engine, ka *kaRuntime) *statefile.Document {
+	d := statefile.Capture(ctl, eng)
+	if ka == nil {
+		return d
+	}
+	kept := d.Services[:0]
+	for _, s := range d.Services {
+		k := service.Key{Family: service.Family(s.Family), Proto: s.Protocol, Addr: s.Addr, Port: s.Port, FWMark: s.FWMark}
+		if !ka.Owns(k) {
+			kept = append(kept, s)
+		}
+	}
+	d.Services = kept
+	return d
+}
+
+func kaReload(ka *kaRuntime) func() ([]string, error) {
+	if ka == nil {
+		return nil
+	}
+	return ka.Reload
+}
+
+func kaHealth(ka *kaRuntime) func() []api.RealServerHealth {
+	if ka == nil {
+		return nil
+	}
+	return ka.Health
+}
+
+// configTest is lvsd -t -f FILE (keepalived -t): it checks the file and
+// prints its diagnostics; exit 0 when it is good, 1 when not.
+func configTest(path string, stdout, stderr io.Writer) int {
+	_, diags, err := keepalived.Parse(path, keepalived.Options{})
+	for _, d := range diags {
+		fmt.Fprintln(stderr, d.String())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lvsd: %s: configuration refused\n", path)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "lvsd: %s: configuration good\n", path)
+	return exitOK
 }
 
 // restoreState loads the state file into ctl and eng. A missing file is a

@@ -51,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
+	case "-f", "--config", "-t", "--config-test":
+		// keepalived's command line: lvsd -f FILE, lvsd -t -f FILE.
+		return runDirector(args, stdout, stderr)
 	case "help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)
