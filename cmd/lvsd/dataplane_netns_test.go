@@ -287,10 +287,11 @@ const lvsdCaps = "-all,+net_admin,+net_raw"
 // all, which must find d0 and d1, and waits for its data plane. It runs
 // with lvsdCaps only when setpriv(1) is there, and until stopped or the
 // end of the test that made the topology.
-func (x *dpTopo) startLvsd(t *testing.T) {
+func (x *dpTopo) startLvsd(t *testing.T, extra ...string) {
 	t.Helper()
 	args := []string{x.lvsdBin, "run", "--interfaces", "all", "--deny-set", "inet/golvs_filter/deny",
 		"--socket", filepath.Join(x.work, "lvsd.sock"), "--state", filepath.Join(x.work, "state")}
+	args = append(args, extra...)
 	if _, err := exec.LookPath("setpriv"); err == nil {
 		args = append([]string{"setpriv", "--bounding-set=" + lvsdCaps, "--inh-caps=-all"}, args...)
 	} else {
