@@ -114,10 +114,11 @@ type Spec struct {
 	// UDP_CHECK.
 	Payload []byte // sent as is; nil = a random payload
 	// RequireReply, when RequireReplySet, is the reply's expected prefix;
-	// RequireReplyMask marks the bytes that must match (false: an X
-	// wildcard nibble pair in the configuration).
+	// RequireReplyMask holds, per byte, the bits that must match: 0xff
+	// for two hex digits, 0xf0 or 0x0f with one X wildcard nibble, 0 for
+	// "XX". A nil or short mask: the remaining bytes must match whole.
 	RequireReply     []byte
-	RequireReplyMask []bool
+	RequireReplyMask []byte
 	RequireReplySet  bool
 	MinReplyLength   int
 	MaxReplyLength   int // default 255

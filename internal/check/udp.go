@@ -29,7 +29,7 @@ type udpProber struct {
 	payload  []byte // nil: random
 	require  bool
 	want     []byte
-	mask     []bool
+	mask     []byte
 	min, max int
 }
 
@@ -111,13 +111,14 @@ func (p *udpProber) exchange(ctx context.Context) Result {
 
 // matchReply checks a UDP_CHECK reply against require_reply:
 // its length within [min, max], then its first min(len(reply), len(want))
-// bytes equal to want's where mask says they must match (mask[i] false: a
-// wildcard; a nil or short mask: must match). keepalived's check_udp_reply
+// bytes equal to want's in the bits mask[i] says must match (0: an "XX"
+// wildcard byte, 0xf0/0x0f: one wildcard nibble; a nil or short mask:
+// the whole byte must match). keepalived's check_udp_reply
 // compares only that common prefix, so a reply shorter than want can
 // match. The man page has the length bounds apply whenever require_reply
 // is set; check_udp.c tests them only when require_reply has data. This
 // follows the man page.
-func matchReply(reply, want []byte, mask []bool, min, max int) error {
+func matchReply(reply, want []byte, mask []byte, min, max int) error {
 	if len(reply) < min || len(reply) > max {
 		return fmt.Errorf("%w: length %d outside [%d, %d]", ErrReply, len(reply), min, max)
 	}
@@ -126,10 +127,11 @@ func matchReply(reply, want []byte, mask []bool, min, max int) error {
 		n = len(reply)
 	}
 	for i := range n {
-		if i < len(mask) && !mask[i] {
-			continue
+		m := byte(0xff)
+		if i < len(mask) {
+			m = mask[i]
 		}
-		if reply[i] != want[i] {
+		if (reply[i]^want[i])&m != 0 {
 			return fmt.Errorf("%w: byte %d is %#02x, want %#02x", ErrReply, i, reply[i], want[i])
 		}
 	}

@@ -94,14 +94,14 @@ func TestUDPCheck(t *testing.T) {
 				wantOK(t, probeOnce(t, s, fixed))
 			})
 			// keepalived's example: "Ab12f 3 456 546443123" with X nibbles.
-			reply := func(want []byte, mask []bool) Spec {
+			reply := func(want []byte, mask []byte) Spec {
 				return with(func(s *Spec) { s.RequireReplySet, s.RequireReply, s.RequireReplyMask = true, want, mask })
 			}
 			t.Run("require_reply matches", func(t *testing.T) {
 				wantOK(t, probeOnce(t, reply([]byte{0xAB, 0x12, 0x0F}, nil), fixed))
 			})
 			t.Run("require_reply with a wildcard byte", func(t *testing.T) {
-				wantOK(t, probeOnce(t, reply([]byte{0xAB, 0x00, 0x0F}, []bool{true, false, true}), fixed))
+				wantOK(t, probeOnce(t, reply([]byte{0xAB, 0x00, 0x0F}, []byte{0xff, 0, 0xff}), fixed))
 			})
 			t.Run("require_reply mismatch", func(t *testing.T) {
 				wantFail(t, probeOnce(t, reply([]byte{0xAB, 0x13}, nil), fixed), ErrReply)
@@ -128,7 +128,7 @@ func TestMatchReply(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		reply    []byte
-		mask     []bool
+		mask     []byte
 		min, max int
 		ok       bool
 	}{
@@ -138,8 +138,10 @@ func TestMatchReply(t *testing.T) {
 		{"empty reply", []byte{}, nil, 0, 255, true},
 		{"empty reply under min", []byte{}, nil, 1, 255, false},
 		{"differs", []byte{0xAB, 0x13}, nil, 0, 255, false},
-		{"wildcard", []byte{0xAB, 0x13}, []bool{true, false}, 0, 255, true},
-		{"short mask: the rest must match", []byte{0xAB, 0x12, 0x0E}, []bool{true, false}, 0, 255, false},
+		{"wildcard", []byte{0xAB, 0x13}, []byte{0xff, 0}, 0, 255, true},
+		{"wildcard nibble", []byte{0xAB, 0x1E}, []byte{0xff, 0xf0}, 0, 255, true},
+		{"wildcard nibble, other nibble differs", []byte{0xAB, 0x22}, []byte{0xff, 0xf0}, 0, 255, false},
+		{"short mask: the rest must match", []byte{0xAB, 0x12, 0x0E}, []byte{0xff, 0}, 0, 255, false},
 		{"above max", []byte{0xAB, 0x12, 0x0F, 0x03, 0}, nil, 0, 4, false},
 		{"at max", []byte{0xAB, 0x12, 0x0F, 0x03}, nil, 0, 4, true},
 	} {
@@ -157,10 +159,7 @@ func FuzzMatchReply(f *testing.F) {
 	f.Add([]byte{}, []byte{1}, []byte{}, 1, 2)
 	f.Add([]byte{1, 2, 3}, []byte{}, []byte{}, 0, 2)
 	f.Fuzz(func(t *testing.T, reply, want, maskBytes []byte, min, max int) {
-		mask := make([]bool, len(maskBytes))
-		for i, b := range maskBytes {
-			mask[i] = b&1 != 0
-		}
+		mask := maskBytes
 		got := matchReply(reply, want, mask, min, max) == nil
 
 		// check_udp_reply, with reply_mask[i] = 0xff where a byte is a
@@ -171,9 +170,9 @@ func FuzzMatchReply(f *testing.F) {
 			}
 			n := min2(len(reply), len(want))
 			for i := range n {
-				var m byte
-				if i < len(mask) && !mask[i] {
-					m = 0xff
+				var m byte // reply_mask: the wildcard bits
+				if i < len(mask) {
+					m = ^mask[i]
 				}
 				if (reply[i]^want[i])&^m != 0 {
 					return false

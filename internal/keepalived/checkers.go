@@ -483,10 +483,7 @@ func (p *parser) finishChecker(st *vsState, rs *rsState, r *RealServer, c *ckSta
 			return out, false
 		}
 		if len(c.bits) > 0 {
-			s.RequireReplyMask = make([]bool, len(c.bits))
-			for i, m := range c.bits {
-				s.RequireReplyMask[i] = m == 0xff
-			}
+			s.RequireReplyMask = c.bits
 			out.RequireReplyBits = c.bits
 		}
 	}

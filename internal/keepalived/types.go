@@ -478,8 +478,7 @@ type Checker struct {
 	Spec check.Spec
 	// RequireReplyBits is the UDP_CHECK require_reply mask at nibble
 	// resolution: per byte, the bits that must match (0xff, 0xf0, 0x0f or
-	// 0). check.Spec.RequireReplyMask only says whether a whole byte
-	// must match, which is true only for 0xff.
+	// 0), as check.Spec.RequireReplyMask.
 	RequireReplyBits []byte
 }
 
