@@ -133,6 +133,10 @@ virtual_server 198.18.0.10 80 {
 		slices.Sort(ds)
 		return strings.Join(ds, " ")
 	}
+	sorted := func(parts ...string) string {
+		slices.Sort(parts)
+		return strings.Join(parts, " ")
+	}
 	wait := func(what, want string) {
 		t.Helper()
 		// delay_loop 1 s, warmup up to 1 s, connect_timeout 1 s.
@@ -163,6 +167,13 @@ virtual_server 198.18.0.10 80 {
 		}
 	}
 
+	// lvsd health lists both, the dead one down with its failure.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"health", "--socket", o.socket}, &out, &errOut); code != exitOK ||
+		!strings.Contains(out.String(), fmt.Sprintf("127.0.0.1:%d  down", downPort)) || !strings.Contains(out.String(), "TCP_CHECK") {
+		t.Errorf("lvsd health: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+
 	// The server comes back.
 	back, err := net.Listen("tcp", downAddr)
 	if err != nil {
@@ -178,7 +189,7 @@ virtual_server 198.18.0.10 80 {
 			c.Close()
 		}
 	}()
-	wait("the recovered server returns", fmt.Sprintf("%d:2 %d:3", upPort, downPort))
+	wait("the recovered server returns", sorted(fmt.Sprintf("%d:2", upPort), fmt.Sprintf("%d:3", downPort)))
 
 	// A service of ipvsadm's own.
 	other := service.Key{Family: service.IPv4, Proto: service.ProtoUDP, Addr: netip.MustParseAddr("198.18.0.11"), Port: 53}
@@ -196,7 +207,12 @@ virtual_server 198.18.0.10 80 {
 	if _, err := c.Reload(ctx); !errors.Is(err, api.ErrBadConfig) || !strings.Contains(err.Error(), "lvs_sched") {
 		t.Errorf("bad reload: %v", err)
 	}
-	if got := dests(); got != fmt.Sprintf("%d:2 %d:3", upPort, downPort) {
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"reload", "--socket", o.socket}, &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "lvs_sched") {
+		t.Errorf("lvsd reload of a bad file: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if got := dests(); got != sorted(fmt.Sprintf("%d:2", upPort), fmt.Sprintf("%d:3", downPort)) {
 		t.Errorf("after a bad reload: %q", got)
 	}
 	os.WriteFile(conf, good, 0o644)
@@ -207,7 +223,7 @@ virtual_server 198.18.0.10 80 {
 		t.Fatal(err)
 	}
 	back.Close()
-	wait("inhibited server", fmt.Sprintf("%d:2 %d:0", upPort, downPort))
+	wait("inhibited server", sorted(fmt.Sprintf("%d:2", upPort), fmt.Sprintf("%d:0", downPort)))
 	if _, err := c.Service(ctx, other); err != nil {
 		t.Errorf("ipvsadm's service after reloads: %v", err)
 	}

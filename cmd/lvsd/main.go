@@ -31,6 +31,16 @@ var commands = []command{
 		run:     runDirector,
 	},
 	{
+		name:    "health",
+		summary: "list the health of the configuration file's real servers (a running lvsd -f)",
+		run:     runHealth,
+	},
+	{
+		name:    "reload",
+		summary: "make a running lvsd read its configuration file again (as SIGHUP)",
+		run:     runReload,
+	},
+	{
 		name:    "realserver",
 		summary: "set this host up as an LVS real server (VIP on lo, ARP sysctls, IP-in-IP decapsulation)",
 		run:     runRealserver,
