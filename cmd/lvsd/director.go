@@ -283,6 +283,13 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if o.config != "" {
+		// A bad file stops the start before anything is touched (the
+		// state file, the data plane).
+		if _, _, err := loadKeepalived(o.config); err != nil {
+			return fmt.Errorf("configuration %s: %w", o.config, err)
+		}
+	}
 	dp := dataPlaneConfig{Interfaces: o.interfaces, Queues: o.queues, MarkRules: o.markRules, HostMarks: o.hostMarks, DenySets: deny}
 	// Data-path worker i counts in shard i of every counter.
 	ctl := control.New(control.Config{StatsShards: dataPlaneQueues(dp.Queues)})
