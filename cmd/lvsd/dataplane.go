@@ -11,7 +11,7 @@ import (
 
 // allInterfaces is the --interfaces value (and "" the same) that takes
 // every interface that is up, Ethernet, not loopback and not a bridge or
-// bond port (hostnet's default), as found at start.
+// bond port (hostnet's default), followed as interfaces come and go.
 const allInterfaces = "all"
 
 // dataPlaneConfig is what the director's flags say about the data plane.

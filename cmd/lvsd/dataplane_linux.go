@@ -95,6 +95,18 @@ type afPlane struct {
 	applied   planeRules
 	lastErr   string
 	wasCoarse bool
+
+	// followIfaces: --interfaces all, so the link follows the set of
+	// eligible interfaces (relink). queues is the number of workers.
+	followIfaces bool
+	queues       int
+	// wmu guards the workers' generation: wstop stops the workers of
+	// the current link (closed by relink and by shutdown), wwg waits for
+	// them; oldStats adds up the counters of links replaced by relink.
+	wmu      sync.Mutex
+	wstop    chan struct{}
+	wwg      sync.WaitGroup
+	oldStats afpacket.Stats
 }
 
 // startAFPacket starts the data plane on cfg.Interfaces and returns its
@@ -104,7 +116,8 @@ type afPlane struct {
 // ingress rule, then one worker per queue and the goroutine that follows
 // the configuration. Anything that fails undoes what was done.
 func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (stop func() error, err error) {
-	p := &afPlane{log: log, ctl: ctl, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	p := &afPlane{log: log, ctl: ctl, kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		followIfaces: cfg.Interfaces == "" || cfg.Interfaces == allInterfaces, queues: queues}
 	var undo []func() error
 	defer func() {
 		if err != nil {
@@ -133,7 +146,13 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 	}
 	undo = append(undo, p.neigh.Close)
 	p.pipe = datapath.New(datapath.Config{Engine: eng, Neighbours: p.neigh.Neighbours()})
-	p.view, err = p.host.WatchView(hostnet.ViewConfig{Interfaces: p.ifaces, Logger: log}, func(v *datapath.View) {
+	// With --interfaces all the view follows every eligible interface
+	// (nil), and the link follows the view (relink).
+	viewIfaces := p.ifaces
+	if p.followIfaces {
+		viewIfaces = nil
+	}
+	p.view, err = p.host.WatchView(hostnet.ViewConfig{Interfaces: viewIfaces, Logger: log}, func(v *datapath.View) {
 		p.pipe.SetView(v)
 		select {
 		case p.kick <- struct{}{}:
@@ -178,15 +197,9 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 	p.logRules(r, l.Coarse())
 
 	for i := range queues {
-		w := p.pipe.NewWorker(i)
-		p.workers = append(p.workers, w)
-		q := l.Queue(i)
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			runWorker(q, w, p.stop, log.With("queue", i))
-		}()
+		p.workers = append(p.workers, p.pipe.NewWorker(i))
 	}
+	p.startWorkers(l)
 	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
@@ -237,6 +250,77 @@ func runWorker(q link.Batch, w link.Processor, stop <-chan struct{}, log *slog.L
 		}
 		backoff = min(2*backoff, workerBackoffMax)
 	}
+}
+
+// startWorkers starts one worker per queue of l, a new generation that
+// stopWorkers ends.
+func (p *afPlane) startWorkers(l *afpacket.Link) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.wstop = make(chan struct{})
+	for i, w := range p.workers {
+		q := l.Queue(i)
+		p.wwg.Add(1)
+		go func(stop <-chan struct{}) {
+			defer p.wwg.Done()
+			runWorker(q, w, stop, p.log.With("queue", i))
+		}(p.wstop)
+	}
+}
+
+// stopWorkers stops the current workers and waits for them.
+func (p *afPlane) stopWorkers() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.wstop != nil {
+		close(p.wstop)
+		p.wstop = nil
+	}
+	p.wwg.Wait()
+}
+
+// eligible returns the names of the interfaces the view holds (with
+// --interfaces all: every up Ethernet interface that is not loopback nor
+// a bridge or bond port), sorted by index as the view keeps them.
+func eligible(s *hostnet.Snapshot) []string {
+	if s == nil {
+		return nil
+	}
+	var names []string
+	for _, ifc := range s.Interfaces {
+		names = append(names, ifc.Name)
+	}
+	return names
+}
+
+// relink moves the data plane to another set of interfaces: a new link
+// opened with the filter in force, the workers stopped on the old one and
+// started on the new one (the same pipeline workers, connection table and
+// counters), the ingress table on the new set, the old link closed. The
+// new link's rings hold what arrives in between. Called by follow.
+func (p *afPlane) relink(names []string) error {
+	f := p.applied.filter()
+	nl, err := afpacket.Open(afpacket.Config{Interfaces: names, Queues: p.queues, Filter: &f, Reinject: true})
+	if err != nil {
+		return err
+	}
+	p.stopWorkers()
+	old := p.lnk.Swap(nl)
+	p.startWorkers(nl)
+	st := old.Stats()
+	p.wmu.Lock()
+	p.oldStats.Add(&st)
+	p.wmu.Unlock()
+	if err := old.Close(); err != nil {
+		p.log.Warn("closing the previous link", "err", err)
+	}
+	prev := p.ifaces
+	p.ifaces = names
+	if err := p.ingress.Apply(p.applied.ingress(names)); err != nil {
+		return err
+	}
+	p.log.Info("data plane interfaces changed", "interfaces", strings.Join(names, ","), "before", strings.Join(prev, ","))
+	return nil
 }
 
 // interfaces turns --interfaces into the list of interface names.
@@ -292,6 +376,15 @@ func (p *afPlane) follow(changed <-chan struct{}) {
 		// Take the channel before reading the snapshot: a change made
 		// in between closes it, and the loop comes round again.
 		changed = p.ctl.Changed()
+		if p.followIfaces {
+			if names := eligible(p.view.Snapshot()); len(names) > 0 && !slices.Equal(names, p.ifaces) {
+				if err := p.relink(names); err != nil {
+					p.log.Error("cannot move the data plane to the interfaces now up; retrying", "interfaces", strings.Join(names, ","), "err", err)
+					retry = time.After(retryInterval)
+					continue
+				}
+			}
+		}
 		r := buildRules(p.ctl.Snapshot(), p.ctl.Trash(), localAddrs(p.view.Snapshot()), p.marks.Load())
 		if err := p.apply(r); err != nil {
 			if msg := err.Error(); msg != p.lastErr {
@@ -353,6 +446,7 @@ func (p *afPlane) halt() { p.haltOnce.Do(func() { close(p.stop) }) }
 func (p *afPlane) shutdown() error {
 	p.halt()
 	p.wg.Wait()
+	p.stopWorkers()
 	p.logStats()
 	return errors.Join(
 		p.view.Close(),
@@ -367,6 +461,9 @@ func (p *afPlane) shutdown() error {
 // counters, for the operator and the namespace tests.
 func (p *afPlane) logStats() {
 	st := p.lnk.Load().Stats()
+	p.wmu.Lock()
+	st.Add(&p.oldStats)
+	p.wmu.Unlock()
 	p.log.Info("link counters",
 		"rx_frames", st.RxFrames, "rx_bytes", st.RxBytes, "tx_frames", st.TxFrames, "tx_bytes", st.TxBytes,
 		"to_host", st.ToHost, "reinjected", st.Reinjected, "ring_drops", st.RingDrops, "tx_errors", st.TxErrors,

@@ -848,6 +848,35 @@ func TestNetnsDirector(t *testing.T) {
 		x.lvsd.waitLog(t, 0, regexp.MustCompile(`mark rule not evaluated.*match conntrack`), dpRulesTimeout)
 	})
 
+	// --interfaces all follows the interfaces: one that comes up is
+	// taken (the client reaches the VIP through it), one that goes is
+	// dropped, without a restart.
+	t.Run("interface added", func(t *testing.T) {
+		x.routeReplies(t, "nat")
+		x.configure(t, natConfig(dpVIP4, "rr", "80")...)
+		from := len(x.lvsd.out.String())
+		nstest.Veth(t, x.cl, "c2", "198.18.3.1/24", x.dir, "d2", "198.18.3.2/24")
+		x.cl.IP(t, "route", "add", dpVIP4+"/32", "via", "198.18.3.2", "dev", "c2")
+		for _, rs := range x.rs {
+			rs.IP(t, "route", "replace", "198.18.3.0/24", "via", dpDirBack4)
+		}
+		defer func() {
+			// The client's route went with d2's peer.
+			for _, rs := range x.rs {
+				rs.IP(t, "route", "del", "198.18.3.0/24")
+			}
+		}()
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`data plane interfaces changed.* interfaces=d0,d1,d2 `), dpRulesTimeout)
+		before := ifBytes(t, x.dir, "d2", "rx_bytes")
+		x.distribution(t, "http://"+dpVIP4+"/", 3, "80", map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
+		if after := ifBytes(t, x.dir, "d2", "rx_bytes"); after == before {
+			t.Error("the requests did not come in on d2")
+		}
+		from = len(x.lvsd.out.String())
+		x.dir.IP(t, "link", "del", "d2")
+		x.lvsd.waitLog(t, from, regexp.MustCompile(`data plane interfaces changed.* interfaces=d0,d1 `), dpRulesTimeout)
+	})
+
 	// The director's deny list: an nftables set the admin's filter would
 	// use (ip saddr @deny drop), read by lvsd as it changes.
 	t.Run("deny set", func(t *testing.T) {

@@ -63,8 +63,10 @@ OPTIONS
     --interfaces LIST
         The interfaces the director forwards packets on, comma-separated;
         "all" for every Ethernet interface that is up (not loopback, not
-        a bridge or bond port); or "none" for no data plane (the control
-        plane alone). Default: all.
+        a bridge or bond port), followed as interfaces come and go (the
+        data plane moves to the new set without losing its connections);
+        or "none" for no data plane (the control plane alone).
+        Default: all.
 
     --queues N
         The number of data-path workers, each with its own receive rings

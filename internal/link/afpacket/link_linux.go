@@ -429,7 +429,8 @@ type Stats struct {
 	LinkErrors uint64
 }
 
-func (s *Stats) add(o *Stats) {
+// Add adds o to s (the counters of links that came one after the other).
+func (s *Stats) Add(o *Stats) {
 	s.RxFrames += o.RxFrames
 	s.RxBytes += o.RxBytes
 	s.FilterPassed += o.FilterPassed
@@ -455,7 +456,7 @@ func (l *Link) Stats() Stats {
 	var s Stats
 	for _, q := range l.queues {
 		qs := q.Stats()
-		s.add(&qs)
+		s.Add(&qs)
 	}
 	return s
 }
