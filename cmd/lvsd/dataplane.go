@@ -7,6 +7,7 @@ import (
 	"golvs/internal/control"
 	"golvs/internal/engine"
 	"golvs/internal/hostnet"
+	"golvs/internal/web"
 )
 
 // allInterfaces is the --interfaces value (and "" the same) that takes
@@ -38,17 +39,27 @@ type dataPlaneConfig struct {
 	DenySets []hostnet.SetName
 }
 
+// plane is a running data plane: Stop stops it and waits for its
+// goroutines; Stats (nil without a data plane) sums its workers' counters.
+type plane struct {
+	Stop  func() error
+	Stats func() web.DataPlaneStats
+}
+
 // startDataPlane starts the packet path of the director over eng (which
-// reads ctl's services) and returns a function that stops it and waits for
-// its goroutines. It returns when the data plane is running; ctx ends it as
+// reads ctl's services) and returns it. It returns when the data plane is running; ctx ends it as
 // well (stop must still be called).
 //
 // The packet path is AF_PACKET rings (internal/link/afpacket) with the
 // host's view, neighbours and ingress rule (internal/hostnet) around the
 // pipeline (internal/datapath): see startAFPacket.
-func startDataPlane(ctx context.Context, cfg dataPlaneConfig, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (stop func() error, err error) {
+func startDataPlane(ctx context.Context, cfg dataPlaneConfig, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (plane, error) {
 	if cfg.Interfaces == "none" {
-		return func() error { return nil }, nil
+		return plane{Stop: func() error { return nil }}, nil
 	}
-	return startAFPacket(ctx, cfg, dataPlaneQueues(cfg.Queues), eng, ctl, log)
+	p, err := startAFPacket(ctx, cfg, dataPlaneQueues(cfg.Queues), eng, ctl, log)
+	if err != nil {
+		return plane{}, err
+	}
+	return plane{Stop: p.shutdown, Stats: p.webStats}, nil
 }

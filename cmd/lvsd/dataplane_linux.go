@@ -29,6 +29,7 @@ import (
 	"golvs/internal/link"
 	"golvs/internal/link/afpacket"
 	"golvs/internal/service"
+	"golvs/internal/web"
 )
 
 const (
@@ -115,7 +116,7 @@ type afPlane struct {
 // pipeline, the host's view, the link with the services' filter, the
 // ingress rule, then one worker per queue and the goroutine that follows
 // the configuration. Anything that fails undoes what was done.
-func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (stop func() error, err error) {
+func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (_ *afPlane, err error) {
 	p := &afPlane{log: log, ctl: ctl, kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		followIfaces: cfg.Interfaces == "" || cfg.Interfaces == allInterfaces, queues: queues}
 	var undo []func() error
@@ -219,7 +220,7 @@ func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *en
 	}()
 	log.Info("data plane running", "interfaces", strings.Join(p.ifaces, ","), "queues", queues,
 		"neighbour_probe", p.neigh.Probe().String())
-	return p.shutdown, nil
+	return p, nil
 }
 
 // Worker restart back-off: a worker whose link failed starts again after
@@ -435,6 +436,15 @@ func (p *afPlane) logRules(r planeRules, coarse bool) {
 		p.log.Warn("the socket filter compares addresses only (too many services for an exact classic BPF program): more traffic reaches user space and is handed back to the host")
 	}
 	p.wasCoarse = coarse
+}
+
+// webStats sums the workers' counters for the status page and /metrics.
+func (p *afPlane) webStats() web.DataPlaneStats {
+	cs := make([]*datapath.Counters, len(p.workers))
+	for i, w := range p.workers {
+		cs[i] = w.Stats()
+	}
+	return web.SumDataPlane(cs)
 }
 
 // halt stops the goroutines (once).

@@ -24,6 +24,7 @@ import (
 	"golvs/internal/hostnet"
 	"golvs/internal/keepalived"
 	"golvs/internal/service"
+	"golvs/internal/web"
 	"golvs/internal/statefile"
 )
 
@@ -34,7 +35,8 @@ SYNOPSIS
     lvsd -t -f FILE
     lvsd run [-f FILE] [--socket PATH] [--state PATH] [--interfaces LIST|all|none]
              [--queues N] [--fwmark-rules FILE] [--fwmark-from-host=false]
-             [--deny-set FAMILY/TABLE/SET,...] [--log-format text|json]
+             [--deny-set FAMILY/TABLE/SET,...] [--http ADDR [--http-token T]]
+             [--log-format text|json]
 
 DESCRIPTION
     Runs the load balancer: the virtual services and real servers that
@@ -120,7 +122,15 @@ OPTIONS
         exit 0 when it is good, 1 when not (keepalived -t).
 
     --http ADDR
-        An HTTP listener for metrics (not implemented yet).
+        Serve the status page (/), Prometheus metrics (/metrics, names
+        in docs/metrics.md), /api/status and /healthz on ADDR, for
+        example 127.0.0.1:9100. A non-loopback address needs a token.
+        Default: off.
+
+    --http-token TOKEN
+        Require TOKEN on /metrics and /api/status ("Authorization:
+        Bearer TOKEN" or ?token=TOKEN; open the page as /?token=TOKEN).
+        Default: $LVSD_HTTP_TOKEN.
 
     -h, --help
         This manual.
@@ -177,6 +187,7 @@ type directorOpts struct {
 	hostMarks  bool
 	denySets   string
 	configTest bool
+	httpToken  string
 	http       string
 	logFormat  string
 }
@@ -200,6 +211,7 @@ func parseDirector(args []string) (directorOpts, error) {
 	fs.StringVar(&o.denySets, "deny-set", "", "")
 	fs.IntVar(&o.queues, "queues", 0, "")
 	fs.StringVar(&o.http, "http", "", "")
+	fs.StringVar(&o.httpToken, "http-token", os.Getenv("LVSD_HTTP_TOKEN"), "")
 	fs.StringVar(&o.logFormat, "log-format", "text", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -212,8 +224,8 @@ func parseDirector(args []string) (directorOpts, error) {
 		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	case o.configTest && o.config == "":
 		return o, fmt.Errorf("%w: -t needs -f FILE", errUsage)
-	case o.http != "":
-		return o, fmt.Errorf("%w: --http %s: the HTTP listener is not implemented yet", errUsage, o.http)
+	case o.http != "" && web.CheckListenAddr(o.http, o.httpToken) != nil:
+		return o, fmt.Errorf("%w: --http: %w", errUsage, web.CheckListenAddr(o.http, o.httpToken))
 	case o.socket == "":
 		return o, fmt.Errorf("%w: --socket is empty", errUsage)
 	case o.state == "":
@@ -327,9 +339,18 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	stopDP, err := startDataPlane(ctx, dp, eng, ctl, log.With("component", "dataplane"))
+	pl, err := startDataPlane(ctx, dp, eng, ctl, log.With("component", "dataplane"))
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
+	}
+	stopDP := pl.Stop
+	if o.http != "" {
+		stopHTTP, err := startHTTP(ctx, o.http, o.httpToken, ctl, eng, 0, pl.Stats, ka, log.With("component", "http"))
+		if err != nil {
+			stopDP()
+			return fmt.Errorf("--http %s: %w", o.http, err)
+		}
+		defer stopHTTP()
 	}
 
 	var wg sync.WaitGroup

@@ -44,7 +44,7 @@ func TestParseDirector(t *testing.T) {
 	}{
 		{[]string{"-t"}, "-t needs -f FILE"},
 		{[]string{"--deny-set", "inet/filter"}, "--deny-set"},
-		{[]string{"--http", ":9100"}, "not implemented yet"},
+		{[]string{"--http", ":9100"}, "--http:"},
 		{[]string{"--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"--socket", ""}, "--socket is empty"},
 		{[]string{"--state", ""}, "--state is empty"},

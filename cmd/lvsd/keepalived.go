@@ -21,6 +21,7 @@ import (
 	"golvs/internal/keepalived"
 	"golvs/internal/service"
 	"golvs/internal/vsmgr"
+	"golvs/internal/web"
 )
 
 // kaRuntime runs a keepalived.conf. Reloads and the monitors map are
@@ -418,4 +419,41 @@ func lastCheck(r check.Result) time.Time {
 		return time.Time{}
 	}
 	return r.Start.Add(r.Duration)
+}
+
+// WebHealth is the checkers' state for the status page and /metrics: one
+// entry per service, real server and checker.
+func (k *kaRuntime) WebHealth() []web.RealServerHealth {
+	k.mu.Lock()
+	mons := make(map[vsmgr.RSID]*check.Monitor, len(k.monitors))
+	for id, cur := range k.monitors {
+		mons[id] = cur.m
+	}
+	k.mu.Unlock()
+	var out []web.RealServerHealth
+	for _, vs := range k.mgr.Status() {
+		for _, rs := range vs.Reals {
+			m := mons[rs.ID]
+			if m == nil {
+				continue // no checker: always up, nothing to show
+			}
+			for _, cs := range m.Status().Checkers {
+				for _, key := range vs.Keys {
+					out = append(out, web.RealServerHealth{
+						Service:    key,
+						Addr:       rs.ID.Addr,
+						Port:       rs.ID.Port,
+						Up:         cs.Up,
+						Checker:    cs.Kind.String(),
+						LastResult: resultText(cs.Last),
+						LastCheck:  lastCheck(cs.Last),
+						LastChange: cs.LastChange,
+						Checks:     cs.Checks,
+						Failures:   cs.Failures,
+					})
+				}
+			}
+		}
+	}
+	return out
 }

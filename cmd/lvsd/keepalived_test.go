@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -110,7 +112,14 @@ virtual_server 198.18.0.10 80 {
 		}
 	}
 	write("")
-	o := directorOpts{socket: filepath.Join(dir, "lvsd.sock"), state: filepath.Join(dir, "state"), interfaces: "none", config: conf}
+	// A free loopback port for --http.
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := hl.Addr().String()
+	hl.Close()
+	o := directorOpts{socket: filepath.Join(dir, "lvsd.sock"), state: filepath.Join(dir, "state"), interfaces: "none", config: conf, http: httpAddr}
 	stop := startDirect(t, o)
 	defer func() {
 		if err := stop(); err != nil {
@@ -153,6 +162,27 @@ virtual_server 198.18.0.10 80 {
 		}
 	}
 	wait("the dead server leaves", fmt.Sprintf("%d:2", upPort))
+
+	// --http: the metrics show the checkers' verdicts and the service.
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf(`golvs_real_server_up{checker="TCP_CHECK",server="127.0.0.1:%d",service="TCP 198.18.0.10:80"} 0`, downPort),
+		fmt.Sprintf(`golvs_real_server_up{checker="TCP_CHECK",server="127.0.0.1:%d",service="TCP 198.18.0.10:80"} 1`, upPort),
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp, err := http.Get("http://" + httpAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	h, err := c.Health(ctx)
 	if err != nil || len(h) != 2 {

@@ -73,7 +73,8 @@ func TestNetnsDataPlaneLifecycle(t *testing.T) {
 	vip := netip.MustParseAddr("198.18.0.10")
 	for round := range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
-		stop, err := startDataPlane(ctx, dataPlaneConfig{Interfaces: "d0", Queues: 2}, eng, ctl, log)
+		pl, err := startDataPlane(ctx, dataPlaneConfig{Interfaces: "d0", Queues: 2}, eng, ctl, log)
+		stop := pl.Stop
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,81 @@
+package main
+
+// lvsd run --http ADDR: the status page, /metrics and /api/status
+// (package web), with the providers lvsd has.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golvs/internal/control"
+	"golvs/internal/engine"
+	"golvs/internal/web"
+)
+
+// httpSampleInterval is how often the page's rate history is sampled:
+// the estimator's own 2 s period, so each sample is a fresh estimate.
+const httpSampleInterval = 2 * time.Second
+
+// startHTTP listens on addr and serves the status handler until ctx ends;
+// the returned function stops it and waits. dp may be nil (no data plane),
+// ka nil (no configuration file).
+func startHTTP(ctx context.Context, addr, token string, ctl *control.Control, eng *engine.Engine, maxConns int,
+	dp func() web.DataPlaneStats, ka *kaRuntime, log *slog.Logger) (stop func(), err error) {
+	src := web.Source{
+		Control:   ctl,
+		Conns:     web.EngineConnTable(eng, maxConns),
+		DataPlane: dp,
+	}
+	if ka != nil {
+		src.Health = ka.WebHealth
+	}
+	h := web.NewHandler(src, web.Options{Token: token, Log: log})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		t := time.NewTicker(httpSampleInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.Sample()
+			}
+		}
+	}()
+	log.Info("status page and metrics", "url", "http://"+ln.Addr().String()+"/", "token", token != "")
+	return func() {
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer scancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+		<-done
+		<-done
+	}, nil
+}
