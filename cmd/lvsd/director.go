@@ -24,8 +24,8 @@ import (
 	"golvs/internal/hostnet"
 	"golvs/internal/keepalived"
 	"golvs/internal/service"
-	"golvs/internal/web"
 	"golvs/internal/statefile"
+	"golvs/internal/web"
 )
 
 const directorHelp = `NAME
