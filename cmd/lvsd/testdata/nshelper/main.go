@@ -13,7 +13,8 @@
 //	GET  /blob?n=N   N bytes of the deterministic stream Blob
 //	POST /sink       reads the body, answers "LENGTH SHA256-HEX\n"
 //
-// and a UDP echo on every UDP port that answers "NAME " and the datagram.
+// a UDP echo on every UDP port that answers "NAME " and the datagram, and
+// with -echo PORTS a TCP line echo that answers each line with "NAME line".
 // It prints "ready" once every socket listens, and runs until killed.
 //
 //	nshelper load -url URL -c CONNS -d DURATION [-keepalive]
@@ -24,6 +25,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -68,7 +70,37 @@ func serve(args []string) {
 	name := fs.String("name", "", "the name every answer starts with")
 	tcp := fs.String("tcp", "80", "comma-separated HTTP ports")
 	udp := fs.String("udp", "", "comma-separated UDP echo ports")
+	echo := fs.String("echo", "", "comma-separated TCP line-echo ports")
 	fs.Parse(args)
+	for _, p := range ports(*echo) {
+		ln, err := net.Listen("tcp", ":"+p)
+		if err != nil {
+			fail(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				// Each line comes back as "NAME line": long-lived
+				// connections for the failover tests.
+				go func() {
+					defer c.Close()
+					r := bufio.NewReader(c)
+					for {
+						line, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if _, err := io.WriteString(c, *name+" "+line); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+	}
 	for _, p := range ports(*tcp) {
 		ln, err := net.Listen("tcp", ":"+p)
 		if err != nil {
