@@ -52,15 +52,22 @@
 // # Memory
 //
 // Entries are pointer-free structs in chunked arrays, so the garbage
-// collector never scans them, linked by 24-bit indices: 56 bytes for an
-// IPv4 entry (92 for an entry with an IPv6 address) against the kernel's
-// ~300. With the bucket array (one 4-byte head per entry at capacity) and
-// the wheels, a full table of a million IPv4 connections costs about 61
-// bytes per connection (measured by TestScaleMemory). Config.Max bounds the
+// collector never scans them, linked by 24-bit indices: 60 bytes for an
+// IPv4 entry (96 for an entry with an IPv6 address) against the kernel's
+// ~300, 4 of which are the sync daemon's sync_endtime. With the bucket
+// array (one 4-byte head per entry at capacity) and the wheels, a full
+// table of a million IPv4 connections costs about 66 bytes per connection
+// (measured by TestScaleMemory). Config.Max bounds the
 // entries, templates included: Insert on a full table fails with ErrFull
 // and is counted, while lookups and updates of existing entries go on.
 // Lookups, inserts, updates and expiry do not allocate once the arrays
 // have grown.
+//
+// # Connection sync
+//
+// The master sync daemon's per-packet count and bookkeeping (CountIn,
+// SetSynced) and a backup's update of an entry it has (UpdateSynced) are
+// in sync.go; the decisions are package ipvssync's.
 //
 // # Concurrency
 //

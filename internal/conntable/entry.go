@@ -15,7 +15,7 @@ import (
 //
 // A location is only meaningful inside its shard. 24 bits rather than 32
 // save 3 bytes on each of the three links an entry carries (hash chain,
-// and wheel next/prev), which is what brings an IPv4 entry to 56 bytes;
+// and wheel next/prev), which is what brings an IPv4 entry to 60 bytes;
 // the price is a limit of 2^22 entries of each family per shard (see
 // maxPerShard).
 const (
@@ -34,7 +34,7 @@ type loc24 [3]byte
 func (b *loc24) get() uint32  { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }
 func (b *loc24) set(v uint32) { b[0], b[1], b[2] = byte(v), byte(v>>8), byte(v>>16) }
 
-// hdr is the family-independent part of an entry (44 bytes). Field order
+// hdr is the family-independent part of an entry (48 bytes). Field order
 // puts what a lookup compares (ports, flags, chain link, timer) first.
 type hdr struct {
 	cport, vport, dport uint16
@@ -49,15 +49,19 @@ type hdr struct {
 	fwmark              uint32
 	timeout             uint32 // ticks
 	inPkts              uint32
+	// syncEnd is the master sync daemon's cp->sync_endtime: the tick of
+	// the expiry time last synced (its retries are the fSyncRetry bits
+	// of flags). Set to the creation tick by Insert.
+	syncEnd uint32
 }
 
-// entry4 is an IPv4 entry: 56 bytes.
+// entry4 is an IPv4 entry: 60 bytes.
 type entry4 struct {
 	caddr, vaddr, daddr [4]byte
 	h                   hdr
 }
 
-// entry6 is an entry with an IPv6 address (92 bytes). A connection whose
+// entry6 is an entry with an IPv6 address (96 bytes). A connection whose
 // client and virtual addresses are IPv4 but whose real server is IPv6 (or
 // the reverse, both allowed by the kernel for tunnelling) lives here with
 // fAF4 or fDAF4 set and its IPv4 addresses in IPv4-mapped form.
@@ -66,18 +70,24 @@ type entry6 struct {
 	h                   hdr
 }
 
-// Internal flag bits, never seen outside the package. Bits 0x4000 and
-// 0x8000 are unused by the kernel (its flags above bit 15, NFCT, are not
-// kept here).
+// Internal flag bits, never seen outside the package. Bits 0x0008,
+// 0x0010, 0x4000 and 0x8000 are unused by the kernel (its flags above bit
+// 15, NFCT, are not kept here).
 const (
 	fHashed Flags = 0x0040 // the kernel's IP_VS_CONN_F_HASHED: the slot is in use
 	fAF4    Flags = 0x4000 // IPv6 store: client and virtual addresses are IPv4
 	fDAF4   Flags = 0x8000 // IPv6 store: real server address is IPv4
+	// fSyncRetry holds the sync retries counted in the low 2 bits of
+	// the kernel's sync_endtime (sync_retries is 0 to 3).
+	fSyncRetry Flags = 0x0018
 
-	internalFlags = fHashed | fAF4 | fDAF4
+	internalFlags = fHashed | fAF4 | fDAF4 | fSyncRetry
 	// tableFlags are the flags that only the table changes.
 	tableFlags = internalFlags | FlagTemplate | FlagNoCPort | FlagOnePacket
 )
+
+// fSyncRetryShift is the position of fSyncRetry.
+const fSyncRetryShift = 3
 
 func (h *hdr) proto() uint8         { return uint8(h.dp) }
 func (h *hdr) template() bool       { return h.flags&FlagTemplate != 0 }

@@ -63,11 +63,11 @@ func TestPointerFree(t *testing.T) {
 			t.Errorf("%v holds pointers", rt)
 		}
 	}
-	if s := unsafe.Sizeof(entry4{}); s != 56 {
-		t.Errorf("IPv4 entry is %d bytes, want 56", s)
+	if s := unsafe.Sizeof(entry4{}); s != 60 {
+		t.Errorf("IPv4 entry is %d bytes, want 60", s)
 	}
-	if s := unsafe.Sizeof(entry6{}); s != 92 {
-		t.Errorf("IPv6 entry is %d bytes, want 92", s)
+	if s := unsafe.Sizeof(entry6{}); s != 96 {
+		t.Errorf("IPv6 entry is %d bytes, want 96", s)
 	}
 }
 
@@ -102,8 +102,10 @@ func TestScaleMemory(t *testing.T) {
 		float64(tab.shards[0].nb)*4*float64(len(tab.shards))/n,
 		float64(wlLen*8*len(tab.shards))/n,
 		100*(float64(tab.chunkSlots())/n-1), insertTime/n)
-	if measured > 64 || computed > 64 {
-		t.Errorf("more than 64 B per connection")
+	// 68: a 60-byte entry (56 until the sync daemon's sync_endtime
+	// took 4 bytes, 2026-11-23), buckets, wheels and slack.
+	if measured > 68 || computed > 68 {
+		t.Errorf("more than 68 B per connection")
 	}
 
 	c := scaleConn(n)

@@ -135,6 +135,7 @@ func (t *Table) Insert(c *Conn, now int64) (Ref, error) {
 	h.fwmark = c.FWMark
 	h.timeout = ticksOf(c.Timeout)
 	h.inPkts = c.InPkts
+	h.syncEnd = floorTick(now) // ip_vs_conn_new: sync_endtime = jiffies & ~3
 	h.expires = ceilTick(now) + h.timeout
 	s.pushHead(l, s.bucket(hv))
 	s.fileW(l, h)

@@ -8,6 +8,7 @@ import (
 	"golvs/internal/clock"
 	"golvs/internal/conntable"
 	"golvs/internal/control"
+	"golvs/internal/ipvssync"
 	"golvs/internal/proto"
 	"golvs/internal/service"
 	"golvs/internal/stats"
@@ -73,6 +74,7 @@ type Engine struct {
 	budget   int
 	settings atomic.Pointer[Settings]
 	timeouts atomic.Pointer[proto.Timeouts]
+	syncq    atomic.Pointer[SyncQueue] // non-nil while a master sync daemon runs
 
 	// Expiry of scheduler state and of the trash, run by Tick.
 	nextSchedGC int64 // owned by the Tick caller
@@ -198,6 +200,12 @@ type Worker struct {
 	to  *proto.Timeouts
 	sp  service.Packet // reused for scheduler calls, so they do not allocate
 
+	// The master sync daemon's queue (nil when none runs), this
+	// worker's ring in it, and the decision's scratch (see sync.go).
+	sq    *SyncQueue
+	ring  *syncRing
+	chain [2]ipvssync.ConnInfo
+
 	drops [NumDropReasons]atomic.Uint64
 }
 
@@ -205,12 +213,14 @@ type Worker struct {
 // shard).
 func (e *Engine) NewWorker(id int) *Worker { return &Worker{e: e, id: id} }
 
-// Begin starts a batch: it reads the clock and the settings once, and
-// expires a few due connections (amortised expiry).
+// Begin starts a batch: it reads the clock, the settings and whether a
+// master sync daemon runs once, and expires a few due connections
+// (amortised expiry).
 func (w *Worker) Begin() {
 	w.now = w.e.clock.Nanotime()
 	w.set = w.e.settings.Load()
 	w.to = w.e.timeouts.Load()
+	w.syncBegin()
 	w.e.conns.Expire(w.now, w.e.budget)
 }
 

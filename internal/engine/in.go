@@ -298,6 +298,9 @@ func (w *Worker) newConn(svc *service.Service, p *Packet, dest *service.Dest, dp
 		// only; it is never hashed (kernel ONE_PACKET).
 		w.countIn(dest, p)
 		dest.Unbind(false, true)
+		if w.ring != nil && ct != 0 {
+			w.syncOnePacket(&c)
+		}
 		return Decision{Verdict: Forward, Fwd: dest.Fwd(), Dest: dest, DAddr: dest.Addr, DPort: dport}, 1
 	}
 	ref, err := e.conns.Insert(&c, w.now)
@@ -322,14 +325,20 @@ func (w *Worker) countIn(dest *service.Dest, p *Packet) {
 }
 
 // inConn runs a client packet through its connection: counters, the state
-// machine, the timer.
+// machine, the timer; and on a master, the sync decision.
 func (w *Worker) inConn(p *Packet, ref conntable.Ref, c *conntable.Conn) Decision {
 	dest := w.e.reg.Lookup(c.DestID)
 	w.countIn(dest, p)
-	if !p.Fragment {
+	switch {
+	case !p.Fragment:
 		w.step(ref, c, dest, proto.Input, p.TCPFlags)
-	} else {
+	case w.ring == nil:
 		w.e.conns.Touch(ref, w.now)
+	default:
+		w.e.conns.Rearm(ref, w.now) // syncIn counts the packet
+	}
+	if w.ring != nil {
+		w.syncIn(ref, c)
 	}
 	return related(ref, c, dest)
 }
