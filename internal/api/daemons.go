@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"syscall"
 
@@ -29,20 +30,40 @@ const (
 	minBackupSyncLen = 1024
 )
 
-// startDaemon records a connection-sync daemon as the kernel's
-// start_sync_thread validates it: EEXIST when one of the same role runs,
-// ENODEV when the interface does not exist, the defaults of the group,
-// port, TTL and message size filled in as -L --daemon shows them.
-//
-// lvsd has no connection synchronisation yet (ip_vs_sync.c): the daemon is
-// recorded and listed, and sends or receives nothing. It is not kept
-// across restarts (nor is the kernel's).
+// Daemons runs the connection-sync daemons (package syncd's Manager, the
+// kernel's ip_vs_sync.c). Its errors wrap the kernel's: syscall.EEXIST
+// when a daemon of the role runs, syscall.ENODEV for an unknown
+// interface, syscall.ESRCH when none of the role runs. The Server checks
+// the state and the group before it calls Start or Stop.
+type Daemons interface {
+	Start(c ipvsadm.DaemonConfig) error
+	Stop(state string) error
+	// List returns the running daemons, master first, with the
+	// defaults filled in.
+	List() []ipvsadm.DaemonEntry
+}
+
+// SyncStats is what a Daemons may also have: its counters, as GET
+// /v1/sync returns them (a value that encodes to JSON).
+type SyncStats interface {
+	SyncStats() any
+}
+
+// startDaemon starts a connection-sync daemon, or without a Daemons hook
+// records it, as the kernel's start_sync_thread validates it: EEXIST when
+// one of the same role runs, ENODEV when the interface does not exist,
+// the defaults of the group, port, TTL and message size filled in as -L
+// --daemon shows them. Daemons are not kept across restarts (nor are the
+// kernel's).
 func (s *Server) startDaemon(c ipvsadm.DaemonConfig) error {
 	if c.State != ipvsadm.DaemonMaster && c.State != ipvsadm.DaemonBackup {
 		return badRequest("daemon state %q, want master or backup", c.State)
 	}
 	if c.MCastGroup.IsValid() && !c.MCastGroup.IsMulticast() {
 		return fmt.Errorf("sync group %v is not multicast: %w", c.MCastGroup, control.ErrInvalid)
+	}
+	if s.syncd != nil {
+		return s.syncd.Start(c)
 	}
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
@@ -92,10 +113,14 @@ func (s *Server) startDaemon(c ipvsadm.DaemonConfig) error {
 	return nil
 }
 
-// stopDaemon forgets the daemon of the role state: ESRCH if none runs.
+// stopDaemon stops (or forgets) the daemon of the role state: ESRCH if
+// none runs.
 func (s *Server) stopDaemon(state string) error {
 	if state != ipvsadm.DaemonMaster && state != ipvsadm.DaemonBackup {
 		return badRequest("daemon state %q, want master or backup", state)
+	}
+	if s.syncd != nil {
+		return s.syncd.Stop(state)
 	}
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
@@ -111,6 +136,9 @@ func (s *Server) stopDaemon(state string) error {
 // daemonList returns the running daemons, master first, as the kernel
 // dumps them.
 func (s *Server) daemonList() []ipvsadm.DaemonEntry {
+	if s.syncd != nil {
+		return s.syncd.List()
+	}
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	var out []ipvsadm.DaemonEntry
@@ -122,4 +150,15 @@ func (s *Server) daemonList() []ipvsadm.DaemonEntry {
 		}
 	}
 	return out
+}
+
+// getSyncStats is GET /v1/sync: the sync daemons' counters, or ESRCH
+// (404 no_daemon) when lvsd runs none (no Daemons hook with counters).
+func (s *Server) getSyncStats(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.syncd.(SyncStats)
+	if !ok {
+		writeError(w, fmt.Errorf("sync daemons: %w", syscall.ESRCH))
+		return
+	}
+	writeJSON(w, http.StatusOK, st.SyncStats())
 }

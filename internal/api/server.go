@@ -47,6 +47,12 @@ type Config struct {
 	// Health, when set, returns the health checkers' state (GET
 	// /v1/health); nil: ErrNoConfig.
 	Health func() []RealServerHealth
+	// Daemons, when set, runs the connection-sync daemons (lvsd passes
+	// its syncd.Manager): --start-daemon and --stop-daemon start and
+	// stop them, -L --daemon lists them, GET /v1/sync returns their
+	// counters if it has them (SyncStats). Nil: the daemons are only
+	// validated and recorded, and nothing is sent or received.
+	Daemons Daemons
 }
 
 // Server is the control API, an http.Handler. It is safe for concurrent
@@ -64,9 +70,11 @@ type Server struct {
 	mu      sync.Mutex
 	persist func() error // guarded by mu
 
-	// dmu guards the sync daemons (recorded, see startDaemon).
+	// dmu guards the sync daemons recorded without a Daemons hook (see
+	// startDaemon).
 	dmu     sync.Mutex
 	daemons []ipvsadm.DaemonEntry
+	syncd   Daemons // nil: record only
 
 	reload func() ([]string, error)
 	health func() []RealServerHealth
@@ -83,6 +91,7 @@ func New(cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		reload:  cfg.Reload,
 		health:  cfg.Health,
+		syncd:   cfg.Daemons,
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
@@ -110,6 +119,7 @@ func New(cfg Config) *Server {
 	m.HandleFunc("GET /v1/daemons", s.getDaemons)
 	m.HandleFunc("POST /v1/daemons", s.startDaemonHTTP)
 	m.HandleFunc("DELETE /v1/daemons/{state}", s.stopDaemonHTTP)
+	m.HandleFunc("GET /v1/sync", s.getSyncStats)
 	m.HandleFunc("POST /v1/reload", s.postReload)
 	m.HandleFunc("GET /v1/health", s.getHealth)
 	return s

@@ -1,6 +1,7 @@
 package syncd
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -566,5 +567,32 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestStatsJSON: the counters as GET /v1/sync serves them, rejects by
+// reason name.
+func TestStatsJSON(t *testing.T) {
+	var s Stats
+	s.MessagesSent = 2
+	s.Rejects[RejectForged] = 3
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	rej := got["rejects"].(map[string]any)
+	if got["messages_sent"] != 2.0 || rej["forged"] != 3.0 || len(rej) != int(NumReasons) || got["last_sent"] != nil {
+		t.Errorf("JSON %s", b)
+	}
+	seen := map[string]bool{}
+	for r := range NumReasons {
+		if n := r.String(); n == "" || seen[n] {
+			t.Errorf("reason %d: name %q", r, n)
+		}
+		seen[r.String()] = true
 	}
 }
