@@ -1,15 +1,7 @@
-// Command lvslab shows GoLVS at work. Today it has one mode, sim: the real
-// director (engine, schedulers, connection table, packet pipeline) runs on
-// a simulated network with a client, a router and three real servers, in
-// each forwarding method, and the lab prints what an LVS admin would look
-// at: the virtual service table with connection counts, which real server
-// answered each request, the counters, and whether replies crossed the
-// director. No root, no network: everything is in memory and
-// deterministic. The namespace lab with real lvsd processes comes with
-// the daemon.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +17,7 @@ import (
 	"golvs/internal/service"
 )
 
-const usage = `usage: lvslab sim [--seed N] [--conns N] [--pcap DIR] [--trace]
+const simUsage = `usage: lvslab sim [--seed N] [--conns N] [--pcap DIR] [--trace]
 
 Run the GoLVS director on a simulated network and show NAT, DR and TUN
 services at work, as ipvsadm would show them.
@@ -36,28 +28,31 @@ services at work, as ipvsadm would show them.
   --trace     print every frame delivered
 `
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] != "sim" {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
+// simMain runs lvslab sim.
+func simMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs.SetOutput(io.Discard)
 	seed := fs.Uint64("seed", 1, "")
 	conns := fs.Int("conns", 30, "")
 	pcap := fs.String("pcap", "", "")
 	trace := fs.Bool("trace", false, "")
-	if err := fs.Parse(os.Args[2:]); err != nil {
-		os.Exit(2)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, simUsage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "lvslab sim: %v\n%s", err, simUsage)
+		return 2
 	}
 	if *conns < 1 || *conns > 10000 {
-		fmt.Fprintln(os.Stderr, "lvslab: --conns must be from 1 to 10000")
-		os.Exit(2)
+		fmt.Fprintln(stderr, "lvslab: --conns must be from 1 to 10000")
+		return 2
 	}
-	if err := sim(os.Stdout, *seed, *conns, *pcap, *trace); err != nil {
-		fmt.Fprintln(os.Stderr, "lvslab:", err)
-		os.Exit(1)
+	if err := sim(stdout, *seed, *conns, *pcap, *trace); err != nil {
+		fmt.Fprintln(stderr, "lvslab:", err)
+		return 1
 	}
+	return 0
 }
 
 type scenario struct {
