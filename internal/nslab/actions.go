@@ -139,8 +139,10 @@ func (l *Lab) RestartMaster(ctx context.Context) (string, error) {
 			}
 			msg += " lvsd has no VRRP yet: the lab moved the VIPs back to director1 (what its higher priority does by preemption)."
 		}
-	} else {
+	} else if slices.Contains(started, directorRole(1)) {
 		msg += " director1 (priority 150) preempts: it takes the VIPs back within a few adverts."
+	} else {
+		msg += " It runs as the backup (priority 100)."
 	}
 	msg += "\n"
 	l.announce("restart-master", msg)
