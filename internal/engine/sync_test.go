@@ -277,3 +277,42 @@ func TestSyncConcurrent(t *testing.T) {
 		t.Errorf("%d drained + %d dropped, want at least 6000", drainedN, q.Drops())
 	}
 }
+
+// BenchmarkInSync is BenchmarkIn's established flows on a master: each
+// packet is also counted and decided on (ipvssync.SyncChain), and every
+// 50th queued; the rings are drained every 64 packets (the daemon's
+// work is not measured).
+func BenchmarkInSync(b *testing.B) {
+	for _, flags := range []service.Flags{0, service.FlagPersistent} {
+		name := "plain"
+		if flags != 0 {
+			name = "persistent"
+		}
+		b.Run(name, func(b *testing.B) {
+			const n = 1000
+			f := newFixture(b, "wlc", flags, 10, n+1024)
+			q := newSyncQueue(b, ipvssync.DefaultSysctls(), 1<<12)
+			f.e.SetSyncQueue(q)
+			w := f.e.NewWorker(0)
+			w.Begin()
+			pkts := make([]Packet, n)
+			for i := range pkts {
+				pkts[i] = Packet{Proto: service.ProtoTCP, Src: client(i / 60000), SrcPort: uint16(1024 + i%60000), Dst: testVIP, DstPort: 80,
+					Len: 1500, TCPFlags: proto.FlagSYN}
+				w.In(&pkts[i])
+				pkts[i].TCPFlags = proto.FlagACK
+				w.In(&pkts[i])
+			}
+			drain := func(*SyncRecord) {}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i&63 == 0 {
+					w.Begin()
+					q.Drain(drain)
+				}
+				w.In(&pkts[(i*7919)%n])
+			}
+		})
+	}
+}
