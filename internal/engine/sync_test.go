@@ -3,11 +3,13 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golvs/internal/conntable"
 	"golvs/internal/ipvssync"
 	"golvs/internal/proto"
 	"golvs/internal/service"
@@ -314,5 +316,27 @@ func BenchmarkInSync(b *testing.B) {
 				w.In(&pkts[(i*7919)%n])
 			}
 		})
+	}
+}
+
+// TestSyncRecordEntry: a queued record makes the entry ipvssync's
+// EntryFromConn makes of the connection (the one checked against the
+// kernel's captures), IPv4 and IPv6, and keeps a mixed-family one mixed
+// (the builder refuses it).
+func TestSyncRecordEntry(t *testing.T) {
+	for _, c := range []conntable.Conn{
+		{Proto: 6, State: 3, Flags: conntable.FlagInactive | conntable.FlagNoOutput | conntable.FlagRoute,
+			CAddr: client(1), VAddr: testVIP, DAddr: netip.MustParseAddr("198.19.0.1"), CPort: 1, VPort: 80, DPort: 8080,
+			FWMark: 7, Timeout: 1500 * time.Millisecond},
+		{Proto: 17, CAddr: netip.MustParseAddr("2001:db8::1"), VAddr: netip.MustParseAddr("2001:db8::100"),
+			DAddr: netip.MustParseAddr("2001:db8:1::1"), CPort: 2, VPort: 53, DPort: 53, Timeout: 300 * time.Second},
+		{Proto: 6, Flags: conntable.FlagTunnel, CAddr: client(2), VAddr: testVIP, DAddr: netip.MustParseAddr("2001:db8:1::1"),
+			CPort: 3, VPort: 80, DPort: 80, Timeout: time.Minute},
+	} {
+		var r SyncRecord
+		r.fill(&c, &conntable.SyncInfo{State: c.State, Flags: c.Flags, Timeout: c.Timeout})
+		if got, want := r.Entry(), ipvssync.EntryFromConn(&c); fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			t.Errorf("record entry %+v\nwant %+v", got, want)
+		}
 	}
 }
