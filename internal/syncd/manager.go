@@ -164,6 +164,9 @@ func (m *Manager) Stats() Stats {
 	return s
 }
 
+// SyncStats returns Stats as the control API's GET /v1/sync serves it.
+func (m *Manager) SyncStats() any { return m.Stats() }
+
 // SetLVSSyncDaemon applies keepalived's lvs_sync_daemon: c is its
 // interface, sync ID, maxlen, port, TTL and group (State is ignored), nil
 // when the configuration has none. Without a VRRP instance (vrrp false)

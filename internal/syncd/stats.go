@@ -1,6 +1,7 @@
 package syncd
 
 import (
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -144,28 +145,42 @@ func reasonOf(err error) Reason {
 // add up over restarts of the daemons). Metrics: lvs_sync_*.
 type Stats struct {
 	// Master.
-	MessagesSent uint64 // messages sent (to each peer: one per peer)
-	EntriesSent  uint64 // entries in them (counted once per message sent)
-	SendErrors   uint64 // messages a send failed for (per peer)
-	RingDrops    uint64 // connections not synced: a worker's ring was full
-	EncodeErrors uint64 // connections the format cannot carry (mixed families, IPv6 with sync_version 0)
-	LastSent     time.Time
+	MessagesSent uint64    `json:"messages_sent"` // messages sent (to each peer: one per peer)
+	EntriesSent  uint64    `json:"entries_sent"`  // entries in them (counted once per message sent)
+	SendErrors   uint64    `json:"send_errors"`   // messages a send failed for (per peer)
+	RingDrops    uint64    `json:"ring_drops"`    // connections not synced: a worker's ring was full
+	EncodeErrors uint64    `json:"encode_errors"` // connections the format cannot carry (mixed families, IPv6 with sync_version 0)
+	LastSent     time.Time `json:"last_sent,omitzero"`
 
 	// Backup.
-	MessagesReceived uint64 // datagrams received, accepted or not
-	MessagesAccepted uint64 // messages that got to their entries
-	EntriesReceived  uint64 // entries decoded without error
-	Inserted         uint64 // entries that created a connection or template
-	Updated          uint64 // entries that updated one
-	Replaced         uint64 // entries that replaced one with another real server
-	Ignored          uint64 // stale entries (INACTIVE, about a connection since replaced)
+	MessagesReceived uint64 `json:"messages_received"` // datagrams received, accepted or not
+	MessagesAccepted uint64 `json:"messages_accepted"` // messages that got to their entries
+	EntriesReceived  uint64 `json:"entries_received"`  // entries decoded without error
+	Inserted         uint64 `json:"entries_inserted"`  // entries that created a connection or template
+	Updated          uint64 `json:"entries_updated"`   // entries that updated one
+	Replaced         uint64 `json:"entries_replaced"`  // entries that replaced one with another real server
+	Ignored          uint64 `json:"entries_ignored"`   // stale entries (INACTIVE, about a connection since replaced)
 	// Entries created or updated without a real server (the kernel keeps
 	// them unbound, and binds them when a later message finds one).
-	UnboundNoService uint64
-	UnboundNoDest    uint64
-	LastReceived     time.Time // the last message accepted
-	// Rejects counts refused messages and entries, by Reason.
-	Rejects [NumReasons]uint64
+	UnboundNoService uint64    `json:"unbound_no_service"`
+	UnboundNoDest    uint64    `json:"unbound_no_dest"`
+	LastReceived     time.Time `json:"last_received,omitzero"` // the last message accepted
+	// Rejects counts refused messages and entries, by Reason (in JSON
+	// an object by Reason name).
+	Rejects [NumReasons]uint64 `json:"-"`
+}
+
+// MarshalJSON encodes s with its rejects as an object by reason name.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats
+	rej := make(map[string]uint64, NumReasons)
+	for r, n := range s.Rejects {
+		rej[Reason(r).String()] = n
+	}
+	return json.Marshal(struct {
+		plain
+		Rejects map[string]uint64 `json:"rejects"`
+	}{plain(s), rej})
 }
 
 // counters are the atomics behind Stats.
