@@ -14,7 +14,7 @@ require (
 
 require (
 	github.com/josharian/native v1.1.0 // indirect
-	github.com/mdlayher/packet v1.1.2 // indirect
+	github.com/mdlayher/packet v1.1.2
 )
 
 require (
