@@ -26,12 +26,18 @@ type directorVRRP struct {
 	mu      sync.Mutex
 	d       *vrrpd.Daemon // nil until a configuration has an instance
 	stopped bool
+	// dp is d for Status, which must not wait for mu: Apply holds mu
+	// while instances stop, and their OnState hook may wait for roleMu,
+	// held by SetSyncRole while it reads the status.
+	dp atomic.Pointer[vrrpd.Daemon]
 
 	// syncInst is lvs_sync_daemon's instance ("" for none: the sync
-	// daemon's role does not follow VRRP); setRole is the sync daemon's
-	// SetRole. Read by the instances' goroutines.
+	// daemon's role does not follow VRRP). Read by the instances'
+	// goroutines.
 	syncInst atomic.Pointer[string]
-	setRole  atomic.Pointer[func(master bool)]
+	// roleMu orders the calls of setRole, the sync daemon's SetRole.
+	roleMu  sync.Mutex
+	setRole func(master bool)
 }
 
 // startVRRP runs the VRRP instances of cfg (none is fine: a reload may
@@ -48,22 +54,39 @@ func startVRRP(cfg *keepalived.Config, log *slog.Logger) (*directorVRRP, error) 
 
 // SetSyncRole sets the function called with true when lvs_sync_daemon's
 // instance becomes MASTER and false when it leaves MASTER (BACKUP, FAULT,
-// STOP): the connection-sync daemon's role.
+// STOP): the connection-sync daemon's role. It is called at once with the
+// instance's current role if the instance runs, so that a transition
+// before SetSyncRole (an address owner is MASTER at start) is not lost.
 func (v *directorVRRP) SetSyncRole(f func(master bool)) {
-	v.setRole.Store(&f)
+	v.roleMu.Lock()
+	defer v.roleMu.Unlock()
+	v.setRole = f
+	inst := v.syncInst.Load()
+	if f == nil || inst == nil || *inst == "" {
+		return
+	}
+	for _, s := range v.Status() {
+		if s.Instance == *inst && s.State != vrrp.Init {
+			f(s.State == vrrp.Master)
+		}
+	}
 }
 
 // onState is the daemon's OnState hook: it drives the connection-sync
 // role of lvs_sync_daemon's instance (keepalived's
 // vrrp_state_become_master / leave_master calling
-// ipvs_syncd_master/ipvs_syncd_backup).
+// ipvs_syncd_master/ipvs_syncd_backup). The daemon updates the status
+// before it calls the hook, so SetSyncRole's replay and the hook's calls,
+// serialised by roleMu, end with the current role.
 func (v *directorVRRP) onState(instance string, st vrrp.State) {
 	inst := v.syncInst.Load()
 	if inst == nil || *inst != instance {
 		return
 	}
-	if f := v.setRole.Load(); f != nil && *f != nil {
-		(*f)(st == vrrp.Master)
+	v.roleMu.Lock()
+	defer v.roleMu.Unlock()
+	if v.setRole != nil {
+		v.setRole(st == vrrp.Master)
 	}
 }
 
@@ -89,6 +112,7 @@ func (v *directorVRRP) Apply(cfg *keepalived.Config) error {
 			return err
 		}
 		v.d = d
+		v.dp.Store(d)
 	}
 	return v.d.Apply(cfg)
 }
@@ -112,9 +136,7 @@ func (v *directorVRRP) Stop(ctx context.Context) error {
 
 // Status is every instance's state and counters (for the API).
 func (v *directorVRRP) Status() []vrrpd.Status {
-	v.mu.Lock()
-	d := v.d
-	v.mu.Unlock()
+	d := v.dp.Load()
 	if d == nil {
 		return nil
 	}
