@@ -99,14 +99,18 @@ OPTIONS
         example fail2ban's) keeps denying those clients the services.
         The sets are followed as they change. Default: none.
 
+` + syncHelp + `
     --log-format text|json
         The format of the log on stderr. Default: text.
 
     -f, --config FILE
         A keepalived.conf (keepalived's own format: global_defs,
         virtual_server, virtual_server_group, real_server and every
-        health checker, include; vrrp_* blocks are parsed and
-        checked). Its virtual servers are added at start and follow
+        health checker, include, vrrp_instance, vrrp_sync_group,
+        vrrp_script and lvs_sync_daemon). VRRP moves the VIPs between
+        directors (gratuitous ARP and unsolicited NA on takeover) and,
+        with lvs_sync_daemon, the connection-sync daemon runs as master
+        while its instance is MASTER. Its virtual servers are added at start and follow
         their real servers' health: a failed server leaves (or gets
         weight 0 with inhibit_on_failure), a recovered one returns,
         a lost quorum brings in the sorry server. SIGHUP (or
@@ -190,6 +194,7 @@ type directorOpts struct {
 	httpToken  string
 	http       string
 	logFormat  string
+	sync       syncOpts
 }
 
 // parseDirector parses the arguments after "run". It returns flag.ErrHelp
@@ -213,6 +218,7 @@ func parseDirector(args []string) (directorOpts, error) {
 	fs.StringVar(&o.http, "http", "", "")
 	fs.StringVar(&o.httpToken, "http-token", os.Getenv("LVSD_HTTP_TOKEN"), "")
 	fs.StringVar(&o.logFormat, "log-format", "text", "")
+	o.sync.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -242,6 +248,9 @@ func parseDirector(args []string) (directorOpts, error) {
 	switch {
 	case o.logFormat != "text" && o.logFormat != "json":
 		return o, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, o.logFormat)
+	}
+	if err := o.sync.check(); err != nil {
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return o, nil
 }
@@ -276,11 +285,8 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 	if o.configTest {
 		return configTest(o.config, stdout, stderr)
 	}
-	var h slog.Handler = slog.NewTextHandler(stderr, nil)
-	if o.logFormat == "json" {
-		h = slog.NewJSONHandler(stderr, nil)
-	}
-	log := slog.New(h).With("component", "lvsd")
+	log := newLogger(stderr, o.logFormat).With("component", "lvsd")
+	defer closeLogger(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -328,6 +334,18 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		}()
 	}
 
+	// The sync daemons' manager: the API and lvs_sync_daemon start them.
+	syncMgr, err := startSync(o.sync, eng, ctl, log.With("component", "sync"))
+	if err != nil {
+		return fmt.Errorf("connection sync: %w", err)
+	}
+	defer syncMgr.Close()
+	if ka != nil {
+		// lvs_sync_daemon, now and after each reload; with an instance,
+		// the daemon's role follows that VRRP instance.
+		ka.setSync(syncMgr)
+	}
+
 	ln, err := listenSocket(o.socket)
 	if err != nil {
 		return err
@@ -369,6 +387,7 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 			Log:     log.With("component", "api"),
 			Reload:  kaReload(ka),
 			Health:  kaHealth(ka),
+			Daemons: syncMgr,
 		}),
 		ReadHeaderTimeout: 10 * time.Second, // a local client sends its header at once
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -410,6 +429,14 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 		log.Info("stopping")
 	case runErr = <-serveErr:
 		runErr = fmt.Errorf("API server: %w", runErr)
+	}
+	if ka != nil {
+		// VRRP first: the backup takes the VIPs over in skew time.
+		vctx, vcancel := context.WithTimeout(context.Background(), kaShutdownTimeout)
+		if err := ka.StopVRRP(vctx); err != nil {
+			log.Warn("stopping VRRP", "err", err)
+		}
+		vcancel()
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer scancel()

@@ -20,6 +20,7 @@ import (
 	"golvs/internal/engine"
 	"golvs/internal/keepalived"
 	"golvs/internal/service"
+	"golvs/internal/syncd"
 	"golvs/internal/vsmgr"
 	"golvs/internal/web"
 )
@@ -39,6 +40,8 @@ type kaRuntime struct {
 	monitors map[vsmgr.RSID]*rsMonitor
 	warned   map[string]bool // warnings already logged (once per text)
 	stopped  bool
+	syncMgr  *syncd.Manager // lvs_sync_daemon's manager (setSync); nil before
+	vrrp     *directorVRRP  // the file's VRRP instances (vrrp.go); nil while starting
 }
 
 // rsMonitor is the health checking of one real server of one virtual
@@ -93,6 +96,13 @@ func startKeepalived(path string, ctl *control.Control, eng *engine.Engine, log 
 		k.stopMonitorsLocked()
 		return nil, err
 	}
+	v, err := startVRRP(cfg, log.With("subsystem", "vrrp"))
+	if err != nil {
+		k.stopMonitorsLocked()
+		_ = k.mgr.Shutdown(context.Background())
+		return nil, fmt.Errorf("%w: %w", api.ErrBadConfig, err)
+	}
+	k.vrrp = v
 	return k, nil
 }
 
@@ -147,6 +157,16 @@ func (k *kaRuntime) apply(cfg *keepalived.Config, warnings []string) error {
 	}
 	k.cfg = cfg
 	k.syncMonitors(cfg)
+	if k.syncMgr != nil {
+		if serr := kaSyncDaemon(k.syncMgr, cfg); serr != nil {
+			k.log.Warn("lvs_sync_daemon", "err", serr)
+		}
+	}
+	if k.vrrp != nil {
+		if verr := k.vrrp.Apply(cfg); verr != nil {
+			err = errors.Join(err, verr)
+		}
+	}
 	k.log.Info("configuration applied", "file", k.path,
 		"virtual_servers", len(vss), "added", len(diff.AddedVS), "removed", len(diff.RemovedVS), "changed", len(diff.ChangedVS),
 		"real_servers_added", len(diff.AddedRS), "real_servers_removed", len(diff.RemovedRS), "real_servers_changed", len(diff.ChangedRS))
@@ -157,9 +177,6 @@ func (k *kaRuntime) apply(cfg *keepalived.Config, warnings []string) error {
 // yet.
 func (k *kaRuntime) warnUnacted(cfg *keepalived.Config) {
 	var parts []string
-	if len(cfg.VRRPInstances) > 0 {
-		parts = append(parts, "vrrp_instance")
-	}
 	if cfg.Global.LVSSyncDaemon != nil {
 		parts = append(parts, "lvs_sync_daemon")
 	}
@@ -331,11 +348,21 @@ func (k *kaRuntime) stopMonitorsLocked() {
 // Shutdown stops the checkers and removes the file's virtual servers as
 // keepalived does on stop (running omega scripts).
 func (k *kaRuntime) Shutdown(ctx context.Context) error {
+	verr := k.StopVRRP(ctx)
 	k.mu.Lock()
 	k.stopped = true
 	k.stopMonitorsLocked()
 	k.mu.Unlock()
-	return k.mgr.Shutdown(ctx)
+	return errors.Join(verr, k.mgr.Shutdown(ctx))
+}
+
+// StopVRRP stops the VRRP instances (priority 0 from masters, VIPs
+// removed, notify_stop); again does nothing.
+func (k *kaRuntime) StopVRRP(ctx context.Context) error {
+	if k.vrrp == nil {
+		return nil
+	}
+	return k.vrrp.Stop(ctx)
 }
 
 // Owns reports whether the file's virtual servers include service key:
@@ -456,4 +483,24 @@ func (k *kaRuntime) WebHealth() []web.RealServerHealth {
 		}
 	}
 	return out
+}
+
+// setSync gives the runtime the connection-sync manager: lvs_sync_daemon
+// starts now and follows reloads, and with an instance its role follows
+// that VRRP instance (master while MASTER, backup otherwise).
+func (k *kaRuntime) setSync(m *syncd.Manager) {
+	k.mu.Lock()
+	k.syncMgr = m
+	cfg := k.cfg
+	k.mu.Unlock()
+	if err := kaSyncDaemon(m, cfg); err != nil {
+		k.log.Warn("lvs_sync_daemon", "err", err)
+	}
+	if k.vrrp != nil {
+		k.vrrp.SetSyncRole(func(master bool) {
+			if err := m.SetRole(master); err != nil {
+				k.log.Warn("sync daemon role", "master", master, "err", err)
+			}
+		})
+	}
 }

@@ -200,7 +200,8 @@ func runRealserver(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lvsd realserver: %s\nTry 'lvsd realserver --help'.\n", msg)
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "realserver")
+	log := newLogger(stderr, "text").With("component", "realserver")
+	defer closeLogger(log)
 	cfg := realserver.Config{VIPs: o.vips, Tun: o.tun, StateDir: o.stateDir, TunName: o.tunDev, Logger: log}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "lvsd realserver: %v\n", err)
