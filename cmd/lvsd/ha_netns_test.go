@@ -46,6 +46,7 @@ func haRS(i int) string { return fmt.Sprintf("198.18.5.%d", 11+i) }
 
 // haDirector is one director of the HA topology.
 type haDirector struct {
+	method string // lvs_method: NAT (default), DR or TUN
 	name  string
 	ns    *nstest.NS
 	front string // its address on the front LAN
@@ -80,6 +81,12 @@ func newHATopo(t *testing.T) *haTopo {
 		x.sw.IP(t, "link", "set", br, "up")
 	}
 	port := func(name, br string) { x.sw.IP(t, "link", "set", name, "master", br) }
+	// The switch also routes between the LANs (198.18.4.254 and
+	// 198.18.5.253): the way DR and TUN servers' answers reach the
+	// client without a director.
+	x.sw.IP(t, "addr", "add", "198.18.4.254/24", "dev", "front")
+	x.sw.IP(t, "addr", "add", "198.18.5.253/24", "dev", "back")
+	x.sw.Sysctl(t, "net/ipv4/ip_forward", "1")
 	nstest.Veth(t, x.cl, "c0", "198.18.4.1/24", x.sw, "pc0", "")
 	port("pc0", "front")
 	for i, name := range []string{"A", "B"} {
@@ -102,7 +109,7 @@ func newHATopo(t *testing.T) *haTopo {
 }
 
 // haConfig is director d's keepalived.conf.
-func haConfig(d *haDirector, advertInt string, nopreempt bool) string {
+func haConfig(d *haDirector, advertInt string, nopreempt bool, method string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global_defs {
     router_id director-%s
@@ -136,9 +143,9 @@ vrrp_instance VI_1 {
 virtual_server %s %s {
     delay_loop 2
     lvs_sched rr
-    lvs_method NAT
+    lvs_method %s
     protocol TCP
-`, haVIP, haGateway, haVIP, haPort)
+`, haVIP, haGateway, haVIP, haPort, method)
 	for i := range 3 {
 		fmt.Fprintf(&b, `    real_server %s %s {
         TCP_CHECK {
@@ -155,7 +162,11 @@ virtual_server %s %s {
 func (x *haTopo) start(t *testing.T, d *haDirector, advertInt string, nopreempt bool) {
 	t.Helper()
 	d.conf = filepath.Join(d.work, "keepalived.conf")
-	if err := os.WriteFile(d.conf, []byte(haConfig(d, advertInt, nopreempt)), 0o644); err != nil {
+	method := d.method
+	if method == "" {
+		method = "NAT"
+	}
+	if err := os.WriteFile(d.conf, []byte(haConfig(d, advertInt, nopreempt, method)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := d.ns.Command(x.lvsdBin, "run", "-f", d.conf, "--interfaces", "all", "--sync-sysctl", "sync_refresh_period=1",
@@ -414,6 +425,48 @@ func TestNetnsFailover(t *testing.T) {
 				if strings.Contains(procOut(d.proc), "DATA RACE") {
 					t.Errorf("data race in director %s", d.name)
 				}
+			}
+		})
+	}
+}
+
+// TestNetnsFailoverMethods is the failover of DR and TUN services: the
+// servers hold the VIP (lvsd realserver) and answer the client through
+// the switch's router, and the connections survive the master's death.
+func TestNetnsFailoverMethods(t *testing.T) {
+	for _, method := range []string{"DR", "TUN"} {
+		t.Run(method, func(t *testing.T) {
+			x := newHATopo(t)
+			for i, rs := range x.rs {
+				rs.IP(t, "route", "replace", "198.18.4.0/24", "via", "198.18.5.253")
+				state := filepath.Join(x.work, fmt.Sprintf("rs%d", i))
+				if method == "DR" {
+					rs.MustExec(t, x.lvsdBin, "realserver", "--vip", haVIP, "--state-dir", state)
+					t.Cleanup(func() { rs.Exec(x.lvsdBin, "realserver", "--down", "--state-dir", state) })
+				} else {
+					p := startProc(t, t, rs.Command(x.lvsdBin, "realserver", "--tun", "--vip", haVIP, "--state-dir", state), "running until SIGTERM")
+					t.Cleanup(func() { p.signal(t, syscall.SIGTERM) })
+				}
+			}
+			a, b := x.dirs[0], x.dirs[1]
+			a.prio, b.prio = 150, 100
+			a.method, b.method = method, method
+			x.start(t, a, "1", false)
+			x.start(t, b, "1", false)
+			x.waitMaster(t, a, 15*time.Second)
+			h := x.hold(t, 100, 100*time.Millisecond)
+			defer h.close()
+			h.waitEchoes(t, time.Now(), 10*time.Second)
+			x.waitSynced(t, b, 100, 10*time.Second)
+			killed := time.Now()
+			a.proc.signal(t, syscall.SIGKILL)
+			a.ns.IP(t, "link", "set", "f0", "down")
+			a.ns.IP(t, "link", "set", "b0", "down")
+			takeover := x.waitMaster(t, b, 10*time.Second)
+			resumed := h.waitEchoes(t, killed, 15*time.Second)
+			t.Logf("%s: backup holds the VIP %v after the kill; every connection echoed again after %v", method, takeover, resumed)
+			if n := h.errs.Load(); n != 0 {
+				t.Errorf("%d connections broke over the failover", n)
 			}
 		})
 	}
