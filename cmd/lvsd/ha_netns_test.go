@@ -47,13 +47,13 @@ func haRS(i int) string { return fmt.Sprintf("198.18.5.%d", 11+i) }
 // haDirector is one director of the HA topology.
 type haDirector struct {
 	method string // lvs_method: NAT (default), DR or TUN
-	name  string
-	ns    *nstest.NS
-	front string // its address on the front LAN
-	conf  string
-	work  string
-	proc  *dpProc
-	prio  int
+	name   string
+	ns     *nstest.NS
+	front  string // its address on the front LAN
+	conf   string
+	work   string
+	proc   *dpProc
+	prio   int
 }
 
 // haTopo is the HA test bed.
