@@ -363,7 +363,7 @@ func direct(ctx context.Context, o directorOpts, log *slog.Logger) error {
 	}
 	stopDP := pl.Stop
 	if o.http != "" {
-		stopHTTP, err := startHTTP(ctx, o.http, o.httpToken, ctl, eng, 0, pl.Stats, ka, log.With("component", "http"))
+		stopHTTP, err := startHTTP(ctx, o.http, o.httpToken, ctl, eng, 0, pl.Stats, ka, syncMgr, log.With("component", "http"))
 		if err != nil {
 			stopDP()
 			return fmt.Errorf("--http %s: %w", o.http, err)

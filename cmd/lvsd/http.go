@@ -13,6 +13,9 @@ import (
 
 	"golvs/internal/control"
 	"golvs/internal/engine"
+	"golvs/internal/ipvsadm"
+	"golvs/internal/syncd"
+	"golvs/internal/vrrpd"
 	"golvs/internal/web"
 )
 
@@ -24,7 +27,7 @@ const httpSampleInterval = 2 * time.Second
 // the returned function stops it and waits. dp may be nil (no data plane),
 // ka nil (no configuration file).
 func startHTTP(ctx context.Context, addr, token string, ctl *control.Control, eng *engine.Engine, maxConns int,
-	dp func() web.DataPlaneStats, ka *kaRuntime, log *slog.Logger) (stop func(), err error) {
+	dp func() web.DataPlaneStats, ka *kaRuntime, sm *syncd.Manager, log *slog.Logger) (stop func(), err error) {
 	src := web.Source{
 		Control:   ctl,
 		Conns:     web.EngineConnTable(eng, maxConns),
@@ -32,6 +35,12 @@ func startHTTP(ctx context.Context, addr, token string, ctl *control.Control, en
 	}
 	if ka != nil {
 		src.Health = ka.WebHealth
+		if ka.vrrp != nil {
+			src.VRRP = func() []web.VRRPInstance { return webVRRP(ka.vrrp.Status()) }
+		}
+	}
+	if sm != nil {
+		src.Sync = func() []web.SyncDaemon { return webSync(sm.List(), sm.Stats(), time.Now()) }
 	}
 	h := web.NewHandler(src, web.Options{Token: token, Log: log})
 	ln, err := net.Listen("tcp", addr)
@@ -78,4 +87,49 @@ func startHTTP(ctx context.Context, addr, token string, ctl *control.Control, en
 		<-done
 		<-done
 	}, nil
+}
+
+// webVRRP converts the VRRP instances' state for the status page.
+func webVRRP(st []vrrpd.Status) []web.VRRPInstance {
+	out := make([]web.VRRPInstance, 0, len(st))
+	for _, s := range st {
+		v := web.VRRPInstance{
+			Name: s.Instance, Interface: s.Interface, VRID: s.VRID, State: s.State.String(),
+			Priority: int(s.EffectivePriority), SyncGroup: s.Group,
+			Transitions: s.Transitions, LastTransition: s.LastTransition,
+		}
+		for _, p := range s.VIPs {
+			v.VIPs = append(v.VIPs, p.Addr())
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// webSync converts the sync daemons' state: the master's figures are the
+// sending ones, the backup's the receiving ones; a backup's lag is the age
+// of the last message it accepted.
+func webSync(ds []ipvsadm.DaemonEntry, st syncd.Stats, now time.Time) []web.SyncDaemon {
+	var out []web.SyncDaemon
+	for _, d := range ds {
+		w := web.SyncDaemon{SyncID: d.SyncID, Interface: d.MCastIfn}
+		if d.State == ipvsadm.DaemonMaster {
+			w.Role = web.SyncMaster
+			w.Sent, w.SentConns, w.LastMessage = st.MessagesSent, st.EntriesSent, st.LastSent
+		} else {
+			w.Role = web.SyncBackup
+			w.Received, w.ReceivedConns, w.LastMessage = st.MessagesReceived, st.EntriesReceived, st.LastReceived
+			w.Rejected = map[string]uint64{}
+			for r, n := range st.Rejects {
+				if n > 0 {
+					w.Rejected[syncd.Reason(r).String()] = n
+				}
+			}
+			if !st.LastReceived.IsZero() {
+				w.Lag = now.Sub(st.LastReceived)
+			}
+		}
+		out = append(out, w)
+	}
+	return out
 }
