@@ -97,7 +97,9 @@ func (bk *backup) run() {
 // handle processes one datagram.
 func (bk *backup) handle(msg []byte, src netip.Addr, ifindex int) {
 	st := &bk.m.stats
-	st.msgsRecv.Add(1)
+	// Counted once handled, so that a reader who sees the count sees
+	// the message's verdict too.
+	defer st.msgsRecv.Add(1)
 	switch {
 	case bk.ifindex != 0 && ifindex != 0 && ifindex != bk.ifindex:
 		st.reject(RejectInterface)
