@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,5 +36,22 @@ func TestReloadAndHealth(t *testing.T) {
 	}
 	if code, body := h.do("GET", "/v1/health", nil); code != http.StatusOK || !strings.Contains(body, `"kind":"HTTP_GET"`) || !strings.Contains(body, `"in_service":true`) {
 		t.Errorf("health: %d %s", code, body)
+	}
+}
+
+// TestChangeLog: each change is one log line, refused ones say so, and
+// listings log nothing.
+func TestChangeLog(t *testing.T) {
+	h := newHarness(t)
+	var buf strings.Builder
+	h.srv.log = slog.New(slog.NewTextHandler(&buf, nil))
+	spec := ServiceSpec{Key: Key(tcp80), Config: ServiceConfig{Sched: "rr"}}
+	h.do("POST", "/v1/services", spec)
+	h.do("POST", "/v1/services", spec)
+	h.do("GET", "/v1/state", nil)
+	out := buf.String()
+	if strings.Count(out, `msg="configuration changed" method=POST path=/v1/services`) != 1 ||
+		strings.Count(out, `msg="change refused" method=POST path=/v1/services status=409`) != 1 || strings.Count(out, "\n") != 2 {
+		t.Errorf("log:\n%s", out)
 	}
 }

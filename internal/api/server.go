@@ -137,7 +137,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, fmt.Errorf("%w: %v", ErrInternal, v))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// One log line per change (an ipvsadm -R of a thousand services is
+	// one request, one line).
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	if rec.status < 300 {
+		s.log.Info("configuration changed", "method", r.Method, "path", r.URL.Path)
+	} else {
+		s.log.Info("change refused", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+	}
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // writeJSON writes v with status code.
