@@ -108,6 +108,10 @@ type afPlane struct {
 	wstop    chan struct{}
 	wwg      sync.WaitGroup
 	oldStats afpacket.Stats
+
+	// batches is the distribution of frames per batch, over all
+	// workers (an atomic add per batch).
+	batches *web.Histogram
 }
 
 // startAFPacket starts the data plane on cfg.Interfaces and returns its
@@ -118,7 +122,8 @@ type afPlane struct {
 // the configuration. Anything that fails undoes what was done.
 func startAFPacket(ctx context.Context, cfg dataPlaneConfig, queues int, eng *engine.Engine, ctl *control.Control, log *slog.Logger) (_ *afPlane, err error) {
 	p := &afPlane{log: log, ctl: ctl, kick: make(chan struct{}, 1), stop: make(chan struct{}),
-		followIfaces: cfg.Interfaces == "" || cfg.Interfaces == allInterfaces, queues: queues}
+		followIfaces: cfg.Interfaces == "" || cfg.Interfaces == allInterfaces, queues: queues,
+		batches: web.NewHistogram(web.BatchSizeBuckets())}
 	var undo []func() error
 	defer func() {
 		if err != nil {
@@ -264,9 +269,20 @@ func (p *afPlane) startWorkers(l *afpacket.Link) {
 		p.wwg.Add(1)
 		go func(stop <-chan struct{}) {
 			defer p.wwg.Done()
-			runWorker(q, w, stop, p.log.With("queue", i))
+			runWorker(q, batchObserver{w, p.batches}, stop, p.log.With("queue", i))
 		}(p.wstop)
 	}
+}
+
+// batchObserver counts the size of each batch its worker processes.
+type batchObserver struct {
+	w *datapath.Worker
+	h *web.Histogram
+}
+
+func (b batchObserver) Process(frames []datapath.Frame, res []datapath.Result) {
+	b.h.Observe(float64(len(frames)))
+	b.w.Process(frames, res)
 }
 
 // stopWorkers stops the current workers and waits for them.
@@ -444,7 +460,9 @@ func (p *afPlane) webStats() web.DataPlaneStats {
 	for i, w := range p.workers {
 		cs[i] = w.Stats()
 	}
-	return web.SumDataPlane(cs)
+	st := web.SumDataPlane(cs)
+	st.BatchSizes = p.batches.Snapshot()
+	return st
 }
 
 // halt stops the goroutines (once).

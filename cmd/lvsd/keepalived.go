@@ -50,6 +50,9 @@ type kaRuntime struct {
 type rsMonitor struct {
 	m  *check.Monitor
 	fp string
+	// lat[i] is checker i's probe durations (nil for FILE_CHECK, which
+	// probes nothing).
+	lat []*web.Histogram
 }
 
 // loadKeepalived parses path, returning the configuration, its warnings
@@ -296,12 +299,12 @@ func (k *kaRuntime) syncMonitors(cfg *keepalived.Config) {
 				cur.m.Stop()
 				delete(k.monitors, id)
 			}
-			m, err := k.newMonitor(id, rs, specs)
+			m, lat, err := k.newMonitor(id, rs, specs)
 			if err != nil {
 				k.log.Error("cannot start the health checkers of a real server", "real_server", id.String(), "err", err)
 				continue
 			}
-			k.monitors[id] = &rsMonitor{m: m, fp: fp}
+			k.monitors[id] = &rsMonitor{m: m, fp: fp, lat: lat}
 			m.Start()
 		}
 	}
@@ -315,13 +318,35 @@ func (k *kaRuntime) syncMonitors(cfg *keepalived.Config) {
 
 // newMonitor makes the checkers of a real server, reporting to the
 // manager: on each change of the server's health, every checker's state.
-func (k *kaRuntime) newMonitor(id vsmgr.RSID, rs *keepalived.RealServer, specs []check.Spec) (*check.Monitor, error) {
+func (k *kaRuntime) newMonitor(id vsmgr.RSID, rs *keepalived.RealServer, specs []check.Spec) (*check.Monitor, []*web.Histogram, error) {
+	target := check.Target{Addr: rs.Addr, Port: rs.Port}
+	// Each probe's duration goes to its checker's histogram (the
+	// checker latency of /metrics).
+	probers := make([]check.Prober, len(specs))
+	lat := make([]*web.Histogram, len(specs))
+	for i := range specs {
+		if specs[i].Kind == check.KindFile {
+			continue
+		}
+		p, err := check.NewProber(specs[i], target)
+		if err != nil {
+			return nil, nil, err
+		}
+		h := web.NewHistogram(web.LatencyBuckets())
+		lat[i] = h
+		probers[i] = check.ProberFunc(func(ctx context.Context) check.Result {
+			r := p.Probe(ctx)
+			h.ObserveDuration(r.Duration)
+			return r
+		})
+	}
 	var m *check.Monitor
 	var err error
 	m, err = check.NewMonitor(check.Config{
-		Target:   check.Target{Addr: rs.Addr, Port: rs.Port},
+		Target:   target,
 		Weight:   int(rs.Weight),
 		Checkers: specs,
+		Probers:  probers,
 		Logger:   k.log.With("real_server", id.String()),
 		OnEvent: func(ev check.Event) {
 			st := m.Status()
@@ -334,7 +359,7 @@ func (k *kaRuntime) newMonitor(id vsmgr.RSID, rs *keepalived.RealServer, specs [
 			}
 		},
 	})
-	return m, err
+	return m, lat, err
 }
 
 // stopMonitorsLocked stops every checker. Called with mu held.
@@ -452,9 +477,9 @@ func lastCheck(r check.Result) time.Time {
 // entry per service, real server and checker.
 func (k *kaRuntime) WebHealth() []web.RealServerHealth {
 	k.mu.Lock()
-	mons := make(map[vsmgr.RSID]*check.Monitor, len(k.monitors))
+	mons := make(map[vsmgr.RSID]*rsMonitor, len(k.monitors))
 	for id, cur := range k.monitors {
-		mons[id] = cur.m
+		mons[id] = cur
 	}
 	k.mu.Unlock()
 	var out []web.RealServerHealth
@@ -464,7 +489,11 @@ func (k *kaRuntime) WebHealth() []web.RealServerHealth {
 			if m == nil {
 				continue // no checker: always up, nothing to show
 			}
-			for _, cs := range m.Status().Checkers {
+			for i, cs := range m.m.Status().Checkers {
+				var latency web.HistogramData
+				if i < len(m.lat) && m.lat[i] != nil {
+					latency = m.lat[i].Snapshot()
+				}
 				for _, key := range vs.Keys {
 					out = append(out, web.RealServerHealth{
 						Service:    key,
@@ -477,6 +506,7 @@ func (k *kaRuntime) WebHealth() []web.RealServerHealth {
 						LastChange: cs.LastChange,
 						Checks:     cs.Checks,
 						Failures:   cs.Failures,
+						Latency:    latency,
 					})
 				}
 			}

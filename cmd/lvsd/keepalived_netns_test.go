@@ -83,7 +83,7 @@ func TestNetnsKeepalived(t *testing.T) {
 		}
 	}
 	write("")
-	x.startLvsd(t, "-f", conf)
+	x.startLvsd(t, "-f", conf, "--http", "127.0.0.1:9100")
 	c := apiclient.New(filepath.Join(x.work, "lvsd.sock"))
 	defer c.Close()
 	vip := service.Key{Family: service.IPv4, Proto: service.ProtoTCP, Addr: mustAddr(dpVIP4), Port: 80}
@@ -183,6 +183,14 @@ func TestNetnsKeepalived(t *testing.T) {
 		x.distribution(t, "http://"+dpVIP4+"/", 30, kaRSPort, dpEven)
 	})
 
+	// The metrics of the director's own namespace: the data plane's
+	// batches and the checkers' probe durations.
+	metrics := x.dir.MustExec(t, "curl", "-sS", "--noproxy", "*", "http://127.0.0.1:9100/metrics")
+	for _, want := range []string{"golvs_datapath_batch_size_count ", "golvs_healthcheck_latency_seconds_bucket{"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	x.stopLvsd(t)
 	if strings.Contains(x.lvsd.out.String(), "DATA RACE") {
 		t.Error("the race detector found a data race in lvsd")

@@ -171,6 +171,7 @@ virtual_server 198.18.0.10 80 {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
+		"golvs_healthcheck_latency_seconds_count{",
 		fmt.Sprintf(`golvs_real_server_up{checker="TCP_CHECK",server="127.0.0.1:%d",service="TCP 198.18.0.10:80"} 0`, downPort),
 		fmt.Sprintf(`golvs_real_server_up{checker="TCP_CHECK",server="127.0.0.1:%d",service="TCP 198.18.0.10:80"} 1`, upPort),
 	} {
